@@ -1,0 +1,63 @@
+# DinhDanh: `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen
+export FLASK_APP := wsgi
+HOST ?= 127.0.0.1
+IDP_PORT ?= 8000
+
+.PHONY: help
+help: ## show this list
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv: ## install uv with pip when it is missing
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
+
+.PHONY: install
+install: uv ## install the locked Python dependencies into .venv
+	$(UV) sync --frozen --python $(PYTHON)
+	$(MAKE) translations
+
+.PHONY: translations
+translations: ## compile the message catalogues (vi, en)
+	$(RUN) pybabel compile -q -d idp/translations -f
+
+.PHONY: migrate
+migrate: ## apply database migrations (DATABASE_URL, SQLite by default)
+	$(RUN) flask db upgrade
+
+.PHONY: seed
+seed: ## signing keys and the development demo accounts (refused in production)
+	$(RUN) flask seed
+
+.PHONY: run
+run: install migrate seed ## serve the IdP at http://127.0.0.1:8000 with embedded defaults
+	@echo ""
+	@echo "  DinhDanh identity provider: http://$(HOST):$(IDP_PORT)/"
+	@echo "  Discovery:   http://$(HOST):$(IDP_PORT)/.well-known/openid-configuration"
+	@echo "  Sign in at:  http://$(HOST):$(IDP_PORT)/account"
+	@echo "      citizen  ID number 001199000001  password Citizen-Demo-1"
+	@echo "  Register a portal: POST http://$(HOST):$(IDP_PORT)/register (open in development)"
+	@echo "  Stop with Ctrl-C."
+	@echo ""
+	$(RUN) gunicorn --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 --access-logfile - wsgi:app
+
+.PHONY: test
+test: install ## run the whole test suite (embedded defaults, or DATABASE_URL / REDIS_URL)
+	$(RUN) pytest
+
+.PHONY: lint
+lint: ## ruff
+	$(RUN) ruff check idp tests wsgi.py
+
+.PHONY: bench
+bench: install ## IdP versus node oidc-provider (see bench/README.md)
+	$(RUN) python bench/run.py
+
+.PHONY: messages
+messages: ## extract UI strings and update the catalogues
+	$(RUN) pybabel extract -q -F babel.cfg -k _l -o idp/translations/messages.pot idp
+	$(RUN) pybabel update -q -i idp/translations/messages.pot -d idp/translations

@@ -1,0 +1,86 @@
+"""DinhDanh identity provider: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request, session
+
+from . import errors, security, sessions, settings, store
+from .extensions import babel, csrf, db, migrate
+
+
+def select_locale() -> str:
+    chosen = session.get("lang")
+    if chosen in settings.SUPPORTED_LOCALES:
+        return chosen
+    for tag in (session.get("ui_locales") or "").split():
+        if tag.split("-")[0] in settings.SUPPORTED_LOCALES:
+            return tag.split("-")[0]
+    return "vi"  # Vietnamese unless the user or the portal asks otherwise
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    conf = settings.load_settings(test_config)
+    app = Flask(__name__, instance_path=conf["INSTANCE_PATH"], instance_relative_config=False)
+    app.config.update(conf)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings.validate(conf)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=conf["DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_NAME="idp_flow",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=conf["SECURE_COOKIES"],
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=3600,
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        JSON_SORT_KEYS=False,
+    )
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(__import__("pathlib").Path(__file__).resolve()
+                                            .parent.parent / "migrations"))
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    app.extensions["kv"] = store.connect(conf["REDIS_URL"])
+
+    from .accounts.views import bp as accounts_bp
+    from .oauth2.endpoints import bp as oauth2_bp
+    from .oauth2.server import create_server
+
+    create_server(app)
+    app.register_blueprint(oauth2_bp)
+    app.register_blueprint(accounts_bp)
+    errors.register(app)
+    app.after_request(sessions.apply_cookie)
+    app.after_request(security.apply_headers)
+
+    @app.context_processor
+    def _globals():
+        from flask_babel import get_locale
+
+        return {"csp_nonce": security.nonce, "locale": str(get_locale()),
+                "issuer": app.config["ISSUER"], "request_path": request.full_path.rstrip("?")}
+
+    @app.template_filter("datetimeformat")
+    def _datetimeformat(value):
+        import datetime as dt
+
+        if isinstance(value, (int, float)):
+            value = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+        return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+    @app.get("/")
+    def home():
+        return render_template("home.html")
+
+    @app.get("/healthz")
+    def healthz():
+        db.session.execute(db.text("SELECT 1"))
+        store.kv().ping()
+        return {"status": "ok"}
+
+    from . import cli
+
+    cli.register(app)
+    return app

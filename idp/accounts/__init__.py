@@ -1,0 +1,1 @@
+"""Citizen accounts: authentication (password, TOTP, passkeys), throttling, the account page."""

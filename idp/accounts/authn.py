@@ -1,0 +1,104 @@
+"""Authentication steps: password, TOTP second factor, passkeys; and finishing a login."""
+
+from __future__ import annotations
+
+import time
+
+import pyotp
+from flask import session
+
+from .. import audit, crypto, sessions
+from ..extensions import db
+from ..models import Account
+from ..oauth2.scopes import acr_for_level
+from . import throttle
+from .passwords import hash_password, needs_rehash, verify_password
+
+TOTP_ISSUER = "DinhDanh"
+PENDING_TTL = 300  # seconds between the password and the second factor
+
+
+class LoginFailed(Exception):
+    """`code` says what the page should tell the user (no account enumeration)."""
+
+    def __init__(self, code: str, retry_after: int = 0):
+        super().__init__(code)
+        self.code = code
+        self.retry_after = retry_after
+
+
+def normalise_pid(raw: str) -> str:
+    return "".join(ch for ch in (raw or "") if ch.isdigit())
+
+
+def find_account(pid: str) -> Account | None:
+    if len(pid) != 12:
+        return None
+    return db.session.scalar(db.select(Account).filter_by(pid_hash=crypto.keyed_hash("pid", pid)))
+
+
+def check_password(pid_raw: str, password: str) -> Account:
+    if throttle.ip_blocked():
+        audit.record("login.throttled_ip")
+        raise LoginFailed("throttled")
+    pid = normalise_pid(pid_raw)
+    account = find_account(pid)
+    if account is not None:
+        left = throttle.account_locked(account.id)
+        if left:
+            audit.record("login.locked", account_id=account.id)
+            raise LoginFailed("locked", left)
+    ok = verify_password(account.password_hash if account else None, password or "")
+    if not ok or account is None:
+        throttle.record_failure(account.id if account else None)
+        audit.record("login.failure", account_id=account.id if account else None)
+        raise LoginFailed("invalid")
+    if not account.active:
+        audit.record("login.inactive", account_id=account.id)
+        raise LoginFailed("inactive")
+    throttle.record_success(account.id)
+    if needs_rehash(account.password_hash):
+        account.password_hash = hash_password(password)
+        db.session.commit()
+    return account
+
+
+def start_pending(account: Account, amr: list[str], interaction: str | None) -> None:
+    session["pending"] = {"account_id": account.id, "amr": amr, "at": int(time.time()),
+                          "interaction": interaction}
+
+
+def pending() -> dict | None:
+    data = session.get("pending")
+    if not data or time.time() - data["at"] > PENDING_TTL:
+        session.pop("pending", None)
+        return None
+    return data
+
+
+def verify_totp(account: Account, code: str) -> bool:
+    if not account.totp_secret_encrypted:
+        return False
+    code = "".join(ch for ch in (code or "") if ch.isdigit())
+    if len(code) != 6:
+        return False
+    totp = pyotp.TOTP(crypto.decrypt(account.totp_secret_encrypted))
+    now = time.time()
+    for offset in (-1, 0, 1):  # one step of clock drift either way
+        step = int(now // 30) + offset
+        if step > account.totp_last_step and crypto.equal(totp.at(step * 30), code):
+            account.totp_last_step = step  # the same code cannot be used twice
+            db.session.commit()
+            return True
+    return False
+
+
+def finish_login(account: Account, amr: list[str]) -> dict:
+    """Create a fresh SSO session after every factor has passed."""
+    session.pop("pending", None)
+    amr = list(dict.fromkeys(amr))
+    if len(amr) > 1 and "mfa" not in amr:
+        amr.append("mfa")
+    sess = sessions.create(account.id, amr, acr_for_level(account.level))
+    audit.record("login.success", account_id=account.id, amr=amr)
+    return sess

@@ -1,0 +1,28 @@
+"""Plain-language descriptions of claims for the consent and account pages."""
+
+from flask_babel import lazy_gettext as _l
+
+CLAIM_TEXT = {
+    "name": _l("Your full name"),
+    "family_name": _l("Your family name"),
+    "given_name": _l("Your given name"),
+    "birthdate": _l("Your date of birth"),
+    "gender": _l("Your sex"),
+    "locale": _l("Your preferred language"),
+    "updated_at": _l("When your information last changed"),
+    "email": _l("Your email address"),
+    "email_verified": _l("Whether your email address was checked"),
+    "phone_number": _l("Your phone number"),
+    "phone_number_verified": _l("Whether your phone number was checked"),
+    "address": _l("Your permanent address"),
+    "national_id": _l("Your personal identification number (12 digits)"),
+}
+
+
+def describe_claims(names) -> list[str]:
+    seen = []
+    for name in names:
+        text = CLAIM_TEXT.get(name)
+        if text is not None and str(text) not in seen:
+            seen.append(str(text))
+    return seen

@@ -1,0 +1,138 @@
+"""WebAuthn passkeys (W3C Web Authentication L3) with the `webauthn` package.
+
+Registration from the account page; login with a discoverable credential (no ID number typed).
+A passkey with user verification is phishing-resistant: amr `hwk` + `user`, counted as MFA.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import urlsplit
+
+from flask import current_app, jsonify, request, session
+from flask_babel import gettext as _
+from webauthn import (generate_authentication_options, generate_registration_options,
+                      options_to_json, verify_authentication_response,
+                      verify_registration_response)
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, PublicKeyCredentialDescriptor,
+                                      ResidentKeyRequirement, UserVerificationRequirement)
+
+from .. import audit, sessions
+from ..extensions import db
+from ..models import Account, WebAuthnCredential, utcnow
+from .authn import finish_login
+from .blueprint import bp
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _rp() -> tuple[str, str]:
+    issuer = current_app.config["ISSUER"]
+    parts = urlsplit(issuer)
+    return current_app.config["WEBAUTHN_RP_ID"] or parts.hostname, \
+        f"{parts.scheme}://{parts.netloc}"
+
+
+def _fail(message: str, status: int = 400):
+    response = jsonify(error="passkey_failed", message=message)
+    response.status_code = status
+    return response
+
+
+@bp.route("/account/passkeys/options", methods=["POST"])
+def passkey_register_options():
+    sess = sessions.current()
+    if sess is None:
+        return _fail(_("Sign in first."), 401)
+    account = db.session.get(Account, sess["account_id"])
+    rp_id, _origin = _rp()
+    existing = db.session.scalars(db.select(WebAuthnCredential).filter_by(
+        account_id=account.id)).all()
+    options = generate_registration_options(
+        rp_id=rp_id, rp_name="DinhDanh", user_name=account.full_name,
+        user_id=account.id.encode(), user_display_name=account.full_name,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED),
+        exclude_credentials=[PublicKeyCredentialDescriptor(id=_unb64(c.credential_id))
+                             for c in existing])
+    session["webauthn_reg"] = _b64(options.challenge)
+    return current_app.response_class(options_to_json(options), mimetype="application/json")
+
+
+@bp.route("/account/passkeys/verify", methods=["POST"])
+def passkey_register_verify():
+    sess = sessions.current()
+    challenge = session.pop("webauthn_reg", None)
+    if sess is None or challenge is None:
+        return _fail(_("Sign in first."), 401)
+    rp_id, origin = _rp()
+    try:
+        verified = verify_registration_response(
+            credential=request.get_data(as_text=True), expected_challenge=_unb64(challenge),
+            expected_rp_id=rp_id, expected_origin=origin, require_user_verification=True)
+    except (WebAuthnException, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return _fail(_("The passkey could not be registered. Try again."))
+    row = WebAuthnCredential(account_id=sess["account_id"],
+                             credential_id=_b64(verified.credential_id),
+                             public_key=_b64(verified.credential_public_key),
+                             sign_count=verified.sign_count,
+                             name=(request.args.get("name") or _("Passkey"))[:100])
+    db.session.add(row)
+    db.session.commit()
+    audit.record("passkey.registered", account_id=sess["account_id"])
+    return jsonify(ok=True)
+
+
+@bp.route("/login/passkey/options", methods=["POST"])
+def passkey_login_options():
+    rp_id, _origin = _rp()
+    options = generate_authentication_options(
+        rp_id=rp_id, user_verification=UserVerificationRequirement.REQUIRED)
+    session["webauthn_auth"] = _b64(options.challenge)
+    return current_app.response_class(options_to_json(options), mimetype="application/json")
+
+
+@bp.route("/login/passkey/verify", methods=["POST"])
+def passkey_login_verify():
+    challenge = session.pop("webauthn_auth", None)
+    if challenge is None:
+        return _fail(_("The sign-in took too long. Try again."))
+    try:
+        payload = json.loads(request.get_data(as_text=True) or "{}")
+        cred_id = payload["id"] if isinstance(payload, dict) else None
+    except ValueError:
+        cred_id = None
+    row = db.session.scalar(db.select(WebAuthnCredential).filter_by(credential_id=cred_id)) \
+        if isinstance(cred_id, str) else None
+    if row is None:
+        audit.record("login.passkey_unknown")
+        return _fail(_("This passkey is not registered with us."), 401)
+    rp_id, origin = _rp()
+    try:
+        verified = verify_authentication_response(
+            credential=payload, expected_challenge=_unb64(challenge), expected_rp_id=rp_id,
+            expected_origin=origin, credential_public_key=_unb64(row.public_key),
+            credential_current_sign_count=row.sign_count, require_user_verification=True)
+    except (WebAuthnException, ValueError, KeyError, TypeError):
+        audit.record("login.passkey_failure", account_id=row.account_id)
+        return _fail(_("The passkey could not be verified."), 401)
+    account = db.session.get(Account, row.account_id)
+    if account is None or not account.active:
+        return _fail(_("This account cannot sign in. Contact support."), 403)
+    row.sign_count = verified.new_sign_count
+    row.last_used_at = utcnow()
+    db.session.commit()
+    finish_login(account, ["hwk", "user"])
+    from .views import after_login
+
+    target = after_login(request.args.get("interaction"), sessions.current())
+    return jsonify(ok=True, next=target.location)

@@ -1,0 +1,52 @@
+"""TOTP (RFC 6238) enrolment and removal from the account page."""
+
+from __future__ import annotations
+
+import pyotp
+from flask import redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from .. import audit, crypto, sessions
+from ..extensions import db
+from ..models import Account
+from .authn import TOTP_ISSUER
+from .blueprint import bp
+
+
+def _account():
+    sess = sessions.current()
+    return db.session.get(Account, sess["account_id"]) if sess else None
+
+
+@bp.route("/account/totp", methods=["GET", "POST"])
+def totp_enrol():
+    account = _account()
+    if account is None:
+        return redirect(url_for("accounts.login"))
+    secret = session.get("totp_enrol") or pyotp.random_base32()
+    session["totp_enrol"] = secret
+    error = None
+    if request.method == "POST":
+        code = "".join(c for c in request.form.get("code", "") if c.isdigit())
+        if pyotp.TOTP(secret).verify(code, valid_window=1):
+            account.totp_secret_encrypted = crypto.encrypt(secret)
+            account.totp_last_step = 0
+            db.session.commit()
+            session.pop("totp_enrol", None)
+            audit.record("totp.enrolled", account_id=account.id)
+            return redirect(url_for("accounts.account"))
+        error = _("That code is not correct. Enter the 6 digits your app shows now.")
+    uri = pyotp.TOTP(secret).provisioning_uri(name=account.full_name, issuer_name=TOTP_ISSUER)
+    return render_template("totp_enrol.html", secret=secret, uri=uri, error=error), \
+        (400 if error else 200)
+
+
+@bp.route("/account/totp/remove", methods=["POST"])
+def totp_remove():
+    account = _account()
+    if account is None:
+        return redirect(url_for("accounts.login"))
+    account.totp_secret_encrypted = None
+    db.session.commit()
+    audit.record("totp.removed", account_id=account.id)
+    return redirect(url_for("accounts.account"))

@@ -1,0 +1,221 @@
+"""Citizen pages: login (password, TOTP, passkey), account selection, consent, account page."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from .. import audit, sessions
+from ..clients import get_client
+from ..extensions import db
+from ..models import Account, AuditEvent, Client, Consent, WebAuthnCredential, utcnow
+from ..oauth2 import authorize
+from ..oauth2.authz_request import AuthorizationRequest
+from . import authn, passkeys, totp_views  # noqa: F401  (routes register on import)
+from .blueprint import bp
+from .claims_text import describe_claims
+
+__all__ = ["bp"]
+
+LOGIN_MESSAGES = {
+    "invalid": lambda: _("The ID number or password is not correct."),
+    "locked": lambda: _("Too many failed attempts. This account is locked for a while; "
+                        "try again later."),
+    "throttled": lambda: _("Too many failed attempts from this network. Try again later."),
+    "inactive": lambda: _("This account cannot sign in. Contact support."),
+}
+
+
+def _interaction_context(handle):
+    data = authorize.load_interaction(handle) if handle else None
+    if handle and data is None:
+        from ..errors import PageError
+
+        raise PageError(_("This sign-in has expired. Go back to the service and start again."),
+                        400, "interaction_expired")
+    if not data:
+        return None, None, None
+    areq = AuthorizationRequest.from_dict(data["areq"])
+    return data, areq, get_client(areq.client_id)
+
+
+def after_login(handle, sess):
+    if handle:
+        data = authorize.load_interaction(handle)
+        if data is not None:
+            data["logged_in_at"] = sess["auth_time"]
+            authorize.update_interaction(handle, data)
+            return redirect(url_for("oauth2.authorize_resume", interaction=handle))
+    return redirect(url_for("accounts.account"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    handle = request.values.get("interaction")
+    data, areq, client = _interaction_context(handle)
+    error, status = None, 200
+    hint = areq.login_hint if areq and areq.login_hint else ""
+    if request.method == "POST":
+        try:
+            account = authn.check_password(request.form.get("national_id", ""),
+                                           request.form.get("password", ""))
+        except authn.LoginFailed as failed:
+            error = LOGIN_MESSAGES[failed.code]()
+            status = 429 if failed.code in ("locked", "throttled") else 401
+            hint = authn.normalise_pid(request.form.get("national_id", ""))
+        else:
+            if account.totp_secret_encrypted:
+                authn.start_pending(account, ["pwd"], handle)
+                return redirect(url_for("accounts.login_otp"))
+            return after_login(handle, authn.finish_login(account, ["pwd"]))
+    return render_template("login.html", client=client, areq=areq, interaction=handle,
+                           error=error, login_hint=hint), status
+
+
+@bp.route("/login/otp", methods=["GET", "POST"])
+def login_otp():
+    pending = authn.pending()
+    if pending is None:
+        return redirect(url_for("accounts.login"))
+    account = db.session.get(Account, pending["account_id"])
+    error, status = None, 200
+    if request.method == "POST":
+        if authn.verify_totp(account, request.form.get("code", "")):
+            return after_login(pending["interaction"],
+                               authn.finish_login(account, pending["amr"] + ["otp"]))
+        authn.throttle.record_failure(account.id)
+        audit.record("login.otp_failure", account_id=account.id)
+        error, status = _("That code is not correct. Enter the 6 digits your app shows now."), 401
+    return render_template("login_otp.html", error=error), status
+
+
+@bp.route("/select-account", methods=["GET", "POST"])
+def select_account():
+    handle = request.values.get("interaction")
+    data, areq, client = _interaction_context(handle)
+    sess = sessions.current()
+    if data is None:
+        return redirect(url_for("accounts.account"))
+    if request.method == "POST":
+        if request.form.get("choice") == "other" or sess is None:
+            if sess:
+                sessions.destroy(sess)
+            return redirect(url_for("accounts.login", interaction=handle))
+        data["selected"] = True
+        authorize.update_interaction(handle, data)
+        return redirect(url_for("oauth2.authorize_resume", interaction=handle))
+    account = db.session.get(Account, sess["account_id"]) if sess else None
+    return render_template("select_account.html", client=client, account=account,
+                           interaction=handle)
+
+
+@bp.route("/consent", methods=["GET", "POST"])
+def consent():
+    handle = request.values.get("interaction")
+    data, areq, client = _interaction_context(handle)
+    sess = sessions.current()
+    if data is None or sess is None:
+        return redirect(url_for("accounts.login", interaction=handle) if data
+                        else url_for("accounts.account"))
+    claims = authorize.requested_claims(areq)
+    if request.method == "POST":
+        if request.form.get("decision") != "allow":
+            audit.record("consent.denied", account_id=sess["account_id"],
+                         client_id=client.client_id)
+            authorize.end_interaction(handle)
+            from ..oauth2.responses import AuthorizationError, respond_error
+
+            return respond_error(areq.redirect_uri, areq.response_mode, areq.state,
+                                 AuthorizationError("access_denied", "the user declined"))
+        row = db.session.scalar(db.select(Consent).filter_by(account_id=sess["account_id"],
+                                                             client_id=client.client_id))
+        if row is None:
+            row = Consent(account_id=sess["account_id"], client_id=client.client_id, scopes="",
+                          claims="")
+            db.session.add(row)
+        row.scopes = " ".join(sorted(set(row.scopes.split()) | set(areq.scope.split())))
+        row.claims = " ".join(sorted(set(row.claims.split()) | set(claims)))
+        row.granted_at = utcnow()
+        db.session.commit()
+        audit.record("consent.granted", account_id=sess["account_id"],
+                     client_id=client.client_id, scopes=row.scopes)
+        data["consented"] = True
+        authorize.update_interaction(handle, data)
+        return redirect(url_for("oauth2.authorize_resume", interaction=handle))
+    return render_template("consent.html", client=client, interaction=handle,
+                           claims=describe_claims(claims),
+                           offline="offline_access" in areq.scope.split())
+
+
+def _require_login():
+    sess = sessions.current()
+    if sess is None:
+        abort(redirect(url_for("accounts.login")))
+    account = db.session.get(Account, sess["account_id"])
+    if account is None:
+        sessions.destroy(sess)
+        abort(redirect(url_for("accounts.login")))
+    return sess, account
+
+
+@bp.route("/account")
+def account():
+    sess, account = _require_login()
+    consents = db.session.execute(
+        db.select(Consent, Client).join(Client, Client.client_id == Consent.client_id)
+        .filter(Consent.account_id == account.id)).all()
+    history = db.session.scalars(
+        db.select(AuditEvent).filter_by(account_id=account.id)
+        .order_by(AuditEvent.id.desc()).limit(20)).all()
+    passkey_rows = db.session.scalars(
+        db.select(WebAuthnCredential).filter_by(account_id=account.id)).all()
+    return render_template("account.html", account=account, current=sess,
+                           sessions=sessions.for_account(account.id), consents=consents,
+                           history=history, passkeys=passkey_rows,
+                           claims_of=lambda c: describe_claims(c.claims.split()))
+
+
+@bp.route("/account/sessions/end", methods=["POST"])
+def end_session_row():
+    sess, account = _require_login()
+    handle = request.form.get("handle", "")
+    target = sessions.by_handle(handle)
+    if target and target["account_id"] == account.id:
+        from ..oauth2.logout import logout_session
+
+        logout_session(target)
+        audit.record("session.ended_by_user", account_id=account.id)
+    return redirect(url_for("accounts.account"))
+
+
+@bp.route("/account/consents/revoke", methods=["POST"])
+def revoke_consent():
+    sess, account = _require_login()
+    client_id = request.form.get("client_id", "")
+    row = db.session.scalar(db.select(Consent).filter_by(account_id=account.id,
+                                                         client_id=client_id))
+    if row is not None:
+        db.session.delete(row)
+        db.session.commit()
+        from ..oauth2.tokens import revoke_for_client
+
+        revoke_for_client(account.id, client_id)
+        audit.record("consent.revoked", account_id=account.id, client_id=client_id)
+    return redirect(url_for("accounts.account"))
+
+
+@bp.route("/lang/<code>")
+def set_language(code):
+    if code in ("vi", "en"):
+        session["lang"] = code
+    target = request.args.get("next", "/")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = "/"  # only local paths: no open redirect
+    return redirect(target)
+
+
+@bp.app_context_processor
+def _inject():
+    return {"json": json, "current_sso": lambda: g.get("sso_session")}

@@ -1,0 +1,126 @@
+"""Operator commands: `flask seed`, `flask keys rotate|prune|list`, `flask clients create`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+from flask import current_app
+
+from . import crypto, keys
+from .accounts.passwords import hash_password
+from .clients import ClientMetadataError, create_client, validate_metadata
+from .extensions import db
+from .models import Account, Operator
+
+DEMO_CITIZEN = {
+    "pid": "001199000001",  # Hà Nội, female, born 1999 (DOMAIN.md 1)
+    "password": "Citizen-Demo-1",
+    "full_name": "Nguyễn Thị Minh Anh", "family_name": "Nguyễn", "given_name": "Thị Minh Anh",
+    "birthdate": dt.date(1999, 3, 15), "gender": "female",
+    "address": {"formatted": "Số 1 Tràng Tiền, Hoàn Kiếm, Hà Nội", "street_address":
+                "Số 1 Tràng Tiền", "locality": "Hoàn Kiếm", "region": "Hà Nội",
+                "country": "VN"},
+    "email": "minhanh.demo@example.vn", "phone_number": "+84900000001",
+}
+DEMO_OPERATOR = ("ops-demo", "Operator-Demo-1")
+
+
+def create_citizen(pid: str, password: str | None, **fields) -> Account:
+    account = Account(pid_hash=crypto.keyed_hash("pid", pid), pid_encrypted=crypto.encrypt(pid),
+                      password_hash=hash_password(password) if password else None, **fields)
+    db.session.add(account)
+    db.session.commit()
+    return account
+
+
+def seed_demo() -> list[str]:
+    if current_app.config["IDP_ENV"] == "production" or not current_app.config["SEED_DEMO"]:
+        raise click.ClickException("the demo seed is refused in production")
+    done = []
+    keys.ensure_keys()
+    demo = dict(DEMO_CITIZEN)
+    pid, password = demo.pop("pid"), demo.pop("password")
+    if db.session.scalar(db.select(Account).filter_by(pid_hash=crypto.keyed_hash("pid", pid))) \
+            is None:
+        create_citizen(pid, password, email_verified=True, phone_number_verified=True, level=1,
+                       **demo)
+        done.append(f"citizen {pid}")
+    if db.session.scalar(db.select(Operator).filter_by(username=DEMO_OPERATOR[0])) is None:
+        db.session.add(Operator(username=DEMO_OPERATOR[0],
+                                password_hash=hash_password(DEMO_OPERATOR[1])))
+        db.session.commit()
+        done.append(f"operator {DEMO_OPERATOR[0]}")
+    return done
+
+
+def register(app) -> None:
+    @app.cli.command("seed")
+    def seed_command():
+        """Create signing keys and the development demo accounts (refused in production)."""
+        keys.ensure_keys()
+        done = seed_demo()
+        click.echo("seeded: " + (", ".join(done) or "nothing new"))
+
+    @app.cli.group("keys")
+    def keys_group():
+        """Signing keys."""
+
+    @keys_group.command("rotate")
+    def rotate_command():
+        """Add new signing keys; old ones stay published until their grace period ends."""
+        for kid in keys.rotate():
+            click.echo(f"new key {kid}")
+
+    @keys_group.command("prune")
+    def prune_command():
+        """Remove retired keys whose grace period is over."""
+        click.echo(f"removed {keys.prune()} retired keys")
+
+    @keys_group.command("list")
+    def list_command():
+        """Show the published keys."""
+        for jwk in keys.jwks()["keys"]:
+            click.echo(f"{jwk['kid']} {jwk['alg']}")
+
+    @app.cli.group("clients")
+    def clients_group():
+        """Relying-party clients."""
+
+    @clients_group.command("create")
+    @click.option("--name", required=True, help="name shown to citizens")
+    @click.option("--redirect-uri", "redirect_uris", multiple=True)
+    @click.option("--post-logout-redirect-uri", "post_logout", multiple=True)
+    @click.option("--grant-type", "grant_types", multiple=True,
+                  default=["authorization_code", "refresh_token"])
+    @click.option("--auth-method", default="client_secret_basic")
+    @click.option("--scope", default="openid profile email phone address offline_access")
+    @click.option("--backchannel-logout-uri", default=None)
+    @click.option("--frontchannel-logout-uri", default=None)
+    @click.option("--first-party", is_flag=True, help="skip the consent screen")
+    @click.option("--public-subject", is_flag=True, help="public instead of pairwise sub")
+    @click.option("--metadata", "extra", default="{}", help="more RFC 7591 metadata as JSON")
+    @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+    def create_command(name, redirect_uris, post_logout, grant_types, auth_method, scope,
+                       backchannel_logout_uri, frontchannel_logout_uri, first_party,
+                       public_subject, extra, as_json):
+        """Register a client as an operator (prints the secret once)."""
+        raw = {"client_name": name, "redirect_uris": list(redirect_uris),
+               "grant_types": list(grant_types), "token_endpoint_auth_method": auth_method,
+               "scope": scope, **json.loads(extra)}
+        if post_logout:
+            raw["post_logout_redirect_uris"] = list(post_logout)
+        if backchannel_logout_uri:
+            raw["backchannel_logout_uri"] = backchannel_logout_uri
+        if frontchannel_logout_uri:
+            raw["frontchannel_logout_uri"] = frontchannel_logout_uri
+        try:
+            meta = validate_metadata(raw, allow_http=current_app.config["ALLOW_HTTP_REDIRECT_URIS"])
+        except ClientMetadataError as exc:
+            raise click.ClickException(f"{exc.error}: {exc.description}") from exc
+        client, secrets = create_client(meta, first_party=first_party,
+                                        public_subject=public_subject)
+        out = {"client_id": client.client_id, **secrets}
+        click.echo(json.dumps(out) if as_json else
+                   "\n".join(f"{k}: {v}" for k, v in out.items()))

@@ -1,0 +1,154 @@
+"""Database models of the IdP: what must survive a crash lives here, inside transactions.
+
+Short-lived single-use state (codes, PAR URIs, SSO sessions, replay caches) lives in Redis
+(`idp.store`), never here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .client_mixin import ClientBehaviour
+from .extensions import db
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Account(db.Model):
+    """A citizen's electronic identification account, linked to their personal ID number."""
+
+    __tablename__ = "accounts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pid_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed hash
+    pid_encrypted: Mapped[str] = mapped_column(Text)  # Fernet(ID number)
+    full_name: Mapped[str] = mapped_column(String(200))
+    family_name: Mapped[str] = mapped_column(String(100), default="")
+    given_name: Mapped[str] = mapped_column(String(100), default="")
+    birthdate: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    gender: Mapped[str] = mapped_column(String(10), default="")
+    address: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    level: Mapped[int] = mapped_column(Integer, default=1)  # eID level 1 or 2
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)  # argon2id
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # refuses a replayed code
+    locale: Mapped[str] = mapped_column(String(8), default="vi")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+class WebAuthnCredential(db.Model):
+    """A passkey registered by a citizen (phishing-resistant factor, amr `hwk`)."""
+
+    __tablename__ = "webauthn_credentials"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"),
+                                            index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url
+    public_key: Mapped[str] = mapped_column(Text)  # base64url COSE key
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Operator(db.Model):
+    """Staff who review cases and onboard at a counter (console arrives with the operator issue)."""
+
+    __tablename__ = "operators"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16), default="operator")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Client(db.Model, ClientBehaviour):
+    """A relying party. Metadata follows RFC 7591 names; behaviour lives in idp.clients."""
+
+    __tablename__ = "clients"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    secret_expires_at: Mapped[int] = mapped_column(Integer, default=0)
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)  # no consent screen
+    public_subject: Mapped[bool] = mapped_column(Boolean, default=False)  # operator decision
+    issued_at: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Consent(db.Model):
+    """What a citizen allowed a portal to see; remembered per client and scope set."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("account_id", "client_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    claims: Mapped[str] = mapped_column(Text, default="")  # space-separated extra claims
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RefreshToken(db.Model):
+    """One refresh token of a rotation family (grant). A reused token revokes its family."""
+
+    __tablename__ = "refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(64), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"),
+                                           index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"),
+                                            index=True)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    context: Mapped[dict] = mapped_column(JSON, default=dict)  # auth_time, acr, amr, sid, claims
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SigningKey(db.Model):
+    """A signing key, private half encrypted. Retired keys stay published for a grace period."""
+
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(10))
+    private_encrypted: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AuditEvent(db.Model):
+    """Append-only record of security events. Never holds secrets or ID numbers."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

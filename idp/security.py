@@ -1,0 +1,48 @@
+"""Security headers on every response (CSP with frame-ancestors 'none', no-referrer on auth
+pages, nosniff, HSTS outside development)."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from flask import current_app, g, request
+
+AUTH_PATHS = ("/authorize", "/login", "/consent", "/select-account", "/logout", "/account")
+
+
+def nonce() -> str:
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def apply_headers(response):
+    form_action = ["'self'"]
+    if g.get("form_action"):
+        form_action.append(_origin(g.form_action))
+    frames = " ".join(sorted({_origin(u) for u in g.get("frame_sources", [])})) or "'none'"
+    csp = ["default-src 'none'", "img-src 'self' https: data:", "style-src 'self'",
+           f"script-src 'self' 'nonce-{nonce()}'", "connect-src 'self'",
+           f"form-action {' '.join(form_action)}", f"frame-src {frames}",
+           "frame-ancestors 'none'", "base-uri 'none'"]
+    response.headers.setdefault("Content-Security-Policy", "; ".join(csp))
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(self), geolocation=()")
+    if request.path.startswith(AUTH_PATHS) or g.get("form_action"):
+        response.headers["Referrer-Policy"] = "no-referrer"
+    else:
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if current_app.config["IDP_ENV"] == "production":
+        response.headers.setdefault("Strict-Transport-Security",
+                                    "max-age=31536000; includeSubDomains")
+    if request.path.startswith(AUTH_PATHS):
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,163 @@
+"""Every default of the IdP in one place, read from the environment and validated at start.
+
+Each setting has a one-line comment saying what it is for. `load_settings()` returns a dict that
+`create_app` puts into `app.config`; `validate()` refuses unsafe combinations in production and
+logs a loud warning for every development convenience that is switched on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ENVIRONMENTS = ("development", "production", "testing")
+
+# (name, default, parser, comment). Parsers turn environment strings into values.
+_BOOL = lambda v: str(v).strip().lower() in ("1", "true", "yes", "on")  # noqa: E731
+_INT = int
+_STR = str
+_LIST = lambda v: [x for x in str(v).replace(",", " ").split() if x]  # noqa: E731
+
+DEFAULTS: list[tuple[str, object, object, str]] = [
+    ("IDP_ENV", "development", _STR, "development | production | testing"),
+    ("ISSUER", "http://127.0.0.1:8000", _STR, "issuer URL; every endpoint hangs below it"),
+    ("SECRET_KEY", None, _STR, "Flask session/CSRF key; generated in development"),
+    ("DATA_ENCRYPTION_KEY", None, _STR, "Fernet key for signing keys and ID numbers at rest"),
+    ("PAIRWISE_SECRET", None, _STR, "HMAC key for pairwise subjects and ID-number lookup hashes"),
+    ("DATABASE_URL", None, _STR, "SQLAlchemy URL; SQLite in the instance folder by default"),
+    ("REDIS_URL", "", _STR, "redis:// URL; empty = in-process stand-in (fakeredis)"),
+    ("REGISTRATION_OPEN", None, _BOOL, "dynamic registration without initial access token"),
+    ("REGISTRATION_INITIAL_ACCESS_TOKEN", "", _STR, "bearer token required to register when closed"),
+    ("ALLOW_LOOPBACK_FETCH", None, _BOOL, "let the outbound fetcher reach private/loopback hosts"),
+    ("ALLOW_HTTP_REDIRECT_URIS", None, _BOOL, "accept http:// redirect URIs for web clients"),
+    ("SEED_DEMO", None, _BOOL, "create the demo citizen, operator and portals on `flask seed`"),
+    ("SECURE_COOKIES", None, _BOOL, "mark cookies Secure (always outside development)"),
+    ("AUTH_CODE_TTL", 60, _INT, "seconds an authorization code lives"),
+    ("ACCESS_TOKEN_TTL", 600, _INT, "seconds an access token lives"),
+    ("ID_TOKEN_TTL", 600, _INT, "seconds an ID token lives"),
+    ("REFRESH_TOKEN_TTL", 14 * 24 * 3600, _INT, "seconds a refresh token family lives"),
+    ("PAR_TTL", 60, _INT, "seconds a pushed authorization request URI lives"),
+    ("INTERACTION_TTL", 900, _INT, "seconds a user has to finish login/consent"),
+    ("SESSION_IDLE_TTL", 30 * 60, _INT, "SSO session idle timeout in seconds"),
+    ("SESSION_ABSOLUTE_TTL", 12 * 3600, _INT, "SSO session absolute lifetime in seconds"),
+    ("CLIENT_ASSERTION_MAX_AGE", 300, _INT, "max lifetime of a private_key_jwt assertion"),
+    ("JWT_LEEWAY", 30, _INT, "clock skew tolerated on every JWT we verify, in seconds"),
+    ("KEY_RETIREMENT_GRACE", 24 * 3600, _INT, "seconds a rotated-out key stays published"),
+    ("LOGIN_MAX_FAILURES", 5, _INT, "failed passwords before an account is locked"),
+    ("LOGIN_LOCKOUT_SECONDS", 15 * 60, _INT, "how long a temporary lockout lasts"),
+    ("LOGIN_IP_MAX_FAILURES", 30, _INT, "failed logins per IP per window before throttling"),
+    ("LOGIN_IP_WINDOW", 15 * 60, _INT, "window for the per-IP failure counter, in seconds"),
+    ("FETCH_TIMEOUT", 5, _INT, "seconds for any outbound fetch (connect + read)"),
+    ("FETCH_MAX_BYTES", 256 * 1024, _INT, "largest outbound response body we read"),
+    ("MAX_CONTENT_LENGTH", 1024 * 1024, _INT, "largest request body accepted, in bytes"),
+    ("MAX_PARAM_LENGTH", 4096, _INT, "longest single authorization/token parameter"),
+    ("BACKCHANNEL_LOGOUT_RETRIES", 3, _INT, "delivery attempts for a back-channel logout token"),
+    ("WEBAUTHN_RP_ID", "", _STR, "WebAuthn relying party id; host of ISSUER when empty"),
+    ("BABEL_DEFAULT_LOCALE", "vi", _STR, "language of every page unless the user picks another"),
+    ("INSTANCE_PATH", "", _STR, "folder for the SQLite file and development secrets"),
+]
+
+# Development conveniences: on by default in development/testing, refused in production.
+DEV_ONLY = ("REGISTRATION_OPEN", "ALLOW_LOOPBACK_FETCH", "ALLOW_HTTP_REDIRECT_URIS", "SEED_DEMO")
+GENERATED = ("SECRET_KEY", "DATA_ENCRYPTION_KEY", "PAIRWISE_SECRET")
+
+SUPPORTED_LOCALES = ("vi", "en")
+SIGNING_ALGS = ("RS256", "ES256")
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or inconsistent; the app refuses to start."""
+
+
+def _generated_secret(instance: Path, name: str) -> str:
+    """A development secret kept in the instance folder so restarts keep sessions and keys."""
+    path = instance / f"dev-{name.lower()}"
+    if path.exists():
+        return path.read_text().strip()
+    if name == "DATA_ENCRYPTION_KEY":
+        from cryptography.fernet import Fernet
+
+        value = Fernet.generate_key().decode()
+    else:
+        value = secrets.token_urlsafe(48)
+    instance.mkdir(parents=True, exist_ok=True)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def load_settings(overrides: dict | None = None, environ=None) -> dict:
+    """Read every setting from `overrides`, then the environment, then the default."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    conf: dict = {}
+    for name, default, parse, _ in DEFAULTS:
+        if name in overrides:
+            conf[name] = overrides.pop(name)
+        elif name in environ:
+            conf[name] = parse(environ[name])
+        else:
+            conf[name] = default
+    conf.update(overrides)  # Flask/extension keys such as TESTING pass through untouched
+    env = conf["IDP_ENV"]
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"IDP_ENV must be one of {ENVIRONMENTS}, not {env!r}")
+    production = env == "production"
+    for name in DEV_ONLY:
+        if conf[name] is None:
+            conf[name] = not production
+    if conf["SECURE_COOKIES"] is None:
+        conf["SECURE_COOKIES"] = production
+    instance = Path(conf["INSTANCE_PATH"] or Path(__file__).resolve().parent.parent / "instance")
+    conf["INSTANCE_PATH"] = str(instance)
+    conf["GENERATED_SECRETS"] = []
+    for name in GENERATED:
+        if not conf[name]:
+            if production:
+                raise ConfigError(f"{name} must be set in production")
+            conf[name] = _generated_secret(instance, name)
+            conf["GENERATED_SECRETS"].append(name)
+    if not conf["DATABASE_URL"]:
+        conf["DATABASE_URL"] = f"sqlite:///{instance / 'idp.db'}"
+    conf["ISSUER"] = conf["ISSUER"].rstrip("/")
+    return conf
+
+
+def validate(conf: dict) -> None:
+    """Refuse unsafe production settings; warn loudly about development conveniences."""
+    production = conf["IDP_ENV"] == "production"
+    issuer = conf["ISSUER"]
+    if production:
+        enabled = [name for name in DEV_ONLY if conf[name]]
+        if enabled:
+            raise ConfigError(f"production refuses development settings: {', '.join(enabled)}")
+        if not issuer.startswith("https://"):
+            raise ConfigError("production requires an https:// ISSUER")
+        if conf["DATABASE_URL"].startswith("sqlite"):
+            raise ConfigError("production requires PostgreSQL (DATABASE_URL)")
+        if not conf["REDIS_URL"]:
+            raise ConfigError("production requires a real Redis (REDIS_URL)")
+        if not conf["REGISTRATION_INITIAL_ACCESS_TOKEN"]:
+            raise ConfigError("production requires REGISTRATION_INITIAL_ACCESS_TOKEN")
+        if not conf["SECURE_COOKIES"]:
+            raise ConfigError("production requires SECURE_COOKIES")
+    if not issuer.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ConfigError("ISSUER must be https:// (or loopback http:// in development)")
+    for name in ("AUTH_CODE_TTL", "ACCESS_TOKEN_TTL", "ID_TOKEN_TTL", "SESSION_IDLE_TTL"):
+        if conf[name] <= 0:
+            raise ConfigError(f"{name} must be positive")
+    if conf["AUTH_CODE_TTL"] > 600:
+        raise ConfigError("AUTH_CODE_TTL above 600 s defeats single use (RFC 6749 4.1.2)")
+    if conf["BABEL_DEFAULT_LOCALE"] not in SUPPORTED_LOCALES:
+        raise ConfigError(f"BABEL_DEFAULT_LOCALE must be one of {SUPPORTED_LOCALES}")
+    for name in DEV_ONLY:
+        if conf[name]:
+            log.warning("UNSAFE development setting %s is on (refused in production)", name)
+    for name in conf.get("GENERATED_SECRETS", []):
+        log.warning("UNSAFE %s was generated for development; set it explicitly elsewhere", name)
+    if not conf["REDIS_URL"]:
+        log.warning("Using the in-process Redis stand-in: one process only, nothing survives restart")

@@ -1,0 +1,33 @@
+// Passkeys (WebAuthn). Progressive enhancement: the buttons appear only where the browser can.
+(function () {
+  if (!window.PublicKeyCredential || !PublicKeyCredential.parseCreationOptionsFromJSON) return;
+  var csrf = document.querySelector('input[name="csrf_token"]');
+  function post(url, body) {
+    return fetch(url, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.value : "" },
+      body: body ? JSON.stringify(body) : "{}" }).then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.message || "error"); return j; }); });
+  }
+  function say(text) { var s = document.getElementById("passkey-status"); if (s) s.textContent = text; }
+  var login = document.getElementById("passkey-login");
+  if (login) {
+    document.getElementById("passkey-area").hidden = false;
+    login.addEventListener("click", function () {
+      var ia = login.dataset.interaction;
+      post("/login/passkey/options").then(function (opts) {
+        return navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(opts) });
+      }).then(function (cred) {
+        return post("/login/passkey/verify" + (ia ? "?interaction=" + encodeURIComponent(ia) : ""), cred.toJSON());
+      }).then(function (res) { window.location = res.next; }).catch(function (e) { say(e.message); });
+    });
+  }
+  var reg = document.getElementById("passkey-register");
+  if (reg) {
+    reg.hidden = false;
+    reg.addEventListener("click", function () {
+      post("/account/passkeys/options").then(function (opts) {
+        return navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(opts) });
+      }).then(function (cred) { return post("/account/passkeys/verify", cred.toJSON()); })
+        .then(function () { window.location.reload(); }).catch(function (e) { say(e.message); });
+    });
+  }
+})();
