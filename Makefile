@@ -23,7 +23,7 @@ install: uv ## install the locked Python dependencies into .venv
 
 .PHONY: translations
 translations: ## compile the message catalogues (vi, en)
-	$(RUN) pybabel compile -q -d idp/translations -f
+	$(RUN) pybabel compile -d idp/translations >/dev/null
 
 .PHONY: migrate
 migrate: ## apply database migrations (DATABASE_URL, SQLite by default)
@@ -59,5 +59,5 @@ bench: install ## IdP versus node oidc-provider (see bench/README.md)
 
 .PHONY: messages
 messages: ## extract UI strings and update the catalogues
-	$(RUN) pybabel extract -q -F babel.cfg -k _l -o idp/translations/messages.pot idp
-	$(RUN) pybabel update -q -i idp/translations/messages.pot -d idp/translations
+	$(RUN) pybabel extract -F babel.cfg -k _l -o idp/translations/messages.pot idp
+	$(RUN) pybabel update -i idp/translations/messages.pot -d idp/translations

@@ -53,7 +53,19 @@ def _migrated():
         with db.engine.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
         upgrade(directory=str(ROOT / "migrations"))
+    _dispose(app)
     return True
+
+
+def _dispose(app) -> None:
+    """Close pooled connections so no test leaks sockets (ResourceWarning is an error here)."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["kv"].close()
+    pool = getattr(app.extensions["kv"], "connection_pool", None)
+    if pool is not None:
+        pool.disconnect()
 
 
 def _clean(app) -> None:
@@ -84,6 +96,8 @@ def make_app(_migrated):
         return app
 
     yield factory
+    for created_app in created:
+        _dispose(created_app)
 
 
 @pytest.fixture
