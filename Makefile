@@ -43,7 +43,7 @@ run: install migrate seed ## serve the IdP at http://127.0.0.1:8000 with embedde
 	@echo "  Register a portal: POST http://$(HOST):$(IDP_PORT)/register (open in development)"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
-	$(RUN) gunicorn --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 --access-logfile - wsgi:app
+	ISSUER=$${ISSUER:-http://$(HOST):$(IDP_PORT)} $(RUN) gunicorn --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 --access-logfile - wsgi:app
 
 .PHONY: test
 test: install ## run the whole test suite (embedded defaults, or DATABASE_URL / REDIS_URL)

@@ -38,6 +38,8 @@ def _interaction_context(handle):
     if not data:
         return None, None, None
     areq = AuthorizationRequest.from_dict(data["areq"])
+    # CSP form-action also governs the redirects after a submit: allow the client's origin.
+    g.form_action = areq.redirect_uri
     return data, areq, get_client(areq.client_id)
 
 

@@ -97,6 +97,8 @@ def end_session_endpoint():
     pending = {"target": target if valid_target else None, "state": state,
                "client": client.display_name if client else None}
     g.logout_pending = pending
+    if pending["target"]:
+        g.form_action = pending["target"]  # CSP form-action covers the redirect after submit
     return render_template("logout_confirm.html", pending=pending, signed_in=sess is not None,
                            token=_confirm_token(pending))
 
