@@ -12,6 +12,7 @@ Only the standard library is used, so any Python 3.11 runs it; the project's own
 (flask, gunicorn) are run through `uv run` from the repository root.
 """
 
+# ruff: noqa: PLW1510, SIM115  (exit codes are checked by hand; server logs stay open while it runs)
 from __future__ import annotations
 
 import argparse
@@ -77,7 +78,7 @@ def start(cmd: list[str], *, env: dict | None = None, cwd: Path = ROOT, stdout=N
     """Start a process in a session of its own, so that stopping it stops its children."""
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=stdout, stderr=stderr,
                             stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=_affinity(cpus))
+                            preexec_fn=_affinity(cpus))  # noqa: PLW1509 (no threads here)
     _started.append(proc)
     return proc
 
@@ -243,10 +244,9 @@ class PeerServer(Server):
         port = free_port()
         self.client_id = "bench"
         self.client_secret = secrets.token_urlsafe(32)
-        cmd = ["node", str(PEER_DIR / "server.js"), "--port", str(port),
-               "--client-id", self.client_id, "--client-secret", self.client_secret,
-               "--redirect-uri", REDIRECT_URI, "--national-id", NATIONAL_ID,
-               "--password", PASSWORD]
+        opts = {"port": port, "client-id": self.client_id, "client-secret": self.client_secret,
+                "redirect-uri": REDIRECT_URI, "national-id": NATIONAL_ID, "password": PASSWORD}
+        cmd = ["node", str(PEER_DIR / "server.js"), *(f"--{k}={v}" for k, v in opts.items())]
         env = dict(os.environ, NODE_ENV="production")
         self.out = open(logdir / "peer.stdout", "w")
         self.err = open(logdir / "peer.stderr", "w")
@@ -265,18 +265,20 @@ class PeerServer(Server):
 
 
 class OurServer(Server):
-    def __init__(self, logdir: Path, *, redis_url: str, threads: int, label: str, name: str):
+    def __init__(self, logdir: Path, *, name: str, label: str, database_url: str | None,
+                 redis_url: str, threads: int):
         self.name = name
         self.label = label
         port = free_port()
         self.issuer = f"http://127.0.0.1:{port}"
         tmp = tempfile.mkdtemp(prefix="dinhdanh-bench-")
         _tmpdirs.append(tmp)
+        database_url = database_url or f"sqlite:///{tmp}/bench.db"
         env = dict(os.environ)
         env.update({
             "IDP_ENV": "development",
             "ISSUER": self.issuer,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+            "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             # development secrets are generated here, not in the repository's instance/ folder
             "INSTANCE_PATH": tmp,
@@ -302,47 +304,118 @@ class OurServer(Server):
         self.err = open(logdir / f"{name}.stderr", "w")
         self.proc = start(cmd, env=env, stdout=self.out, stderr=self.err, cpus=SERVER_CPUS)
         wait_http(f"{self.issuer}/.well-known/openid-configuration", self.proc)
+        shown_db = database_url.replace(tmp, "<tmp>")
         self.config = {
             "command": f"uv run gunicorn -w 1 --threads {threads} -b 127.0.0.1:{port} wsgi:app",
-            "env": f"IDP_ENV=development INSTANCE_PATH=<tmp> DATABASE_URL=sqlite:///<tmp>/bench.db "
+            "env": f"IDP_ENV=development INSTANCE_PATH=<tmp> DATABASE_URL={shown_db} "
                    f"REDIS_URL={redis_url or '(empty: in-process stand-in)'}",
             "processes": {str(p): cmdline(p)[:120] for p in self.pids()},
         }
 
 
-def start_redis(logdir: Path) -> tuple[subprocess.Popen, str] | None:
+class Infra:
+    """A backing service (Redis, PostgreSQL) the bench starts, pinned with the load generator."""
+
+    def __init__(self, name: str, proc: subprocess.Popen, url: str, version: str):
+        self.name, self.proc, self.url, self.version = name, proc, url, version
+
+    def pids(self) -> list[int]:
+        return [p for p in descendants(self.proc.pid) if comm(p) not in ("runuser", "su")]
+
+    def stop(self) -> None:
+        stop(self.proc, timeout=20)
+
+
+def start_redis(logdir: Path) -> Infra | None:
     exe = shutil.which("redis-server")
     if not exe:
-        log("redis-server not found: skipping the real-Redis configuration")
+        log("redis-server not found (Debian: apt-get install redis-server)")
         return None
     port = free_port()
     proc = start([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                   "--appendonly", "no", "--daemonize", "no"],
-                 stdout=open(logdir / "redis.log", "w"), stderr=subprocess.STDOUT,
+                 stdout=open(logdir / "redis.log", "a"), stderr=subprocess.STDOUT,
                  cpus=CLIENT_CPUS)
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.split()
+    version = next((v.split("=", 1)[1] for v in version if v.startswith("v=")), "?")
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
-                    return proc, f"redis://127.0.0.1:{port}/15"
+                    return Infra("redis", proc, f"redis://127.0.0.1:{port}/15", version)
         except OSError:
             pass
         time.sleep(0.2)
     stop(proc)
-    log("redis-server did not start: skipping the real-Redis configuration")
+    log("redis-server did not start")
+    return None
+
+
+def start_postgres(logdir: Path) -> Infra | None:
+    """A throw-away PostgreSQL cluster in a temporary folder (default settings, fsync on)."""
+    import glob
+    import pwd
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                  key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0)
+    runuser = shutil.which("runuser")
+    try:
+        pw = pwd.getpwnam("postgres")
+    except KeyError:
+        pw = None
+    if not bins or not runuser or pw is None or os.geteuid() != 0:
+        log("PostgreSQL not usable here (needs /usr/lib/postgresql/*/bin, a postgres user and "
+            "root; Debian: apt-get install postgresql)")
+        return None
+    pgbin = Path(bins[-1])
+    tmp = tempfile.mkdtemp(prefix="dinhdanh-bench-pg-")
+    _tmpdirs.append(tmp)
+    os.chmod(tmp, 0o755)
+    os.chown(tmp, pw.pw_uid, pw.pw_gid)
+    as_pg = [runuser, "-u", "postgres", "--"]
+    res = subprocess.run([*as_pg, str(pgbin / "initdb"), "-D", f"{tmp}/data", "-A", "trust",
+                          "-U", "postgres", "--no-sync"], capture_output=True, text=True,
+                         timeout=120, stdin=subprocess.DEVNULL, cwd=tmp)
+    if res.returncode != 0:
+        log(f"initdb failed: {res.stderr[-800:]}")
+        return None
+    port = free_port()
+    proc = start([*as_pg, str(pgbin / "postgres"), "-D", f"{tmp}/data", "-p", str(port),
+                  "-k", tmp, "-c", "listen_addresses=127.0.0.1"],
+                 cwd=Path(tmp), stdout=open(logdir / "postgres.log", "a"),
+                 stderr=subprocess.STDOUT, cpus=CLIENT_CPUS)
+    psql = str(pgbin / "psql")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        r = subprocess.run([psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-tAc",
+                            "SELECT current_setting('server_version')"],
+                           capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        if r.returncode == 0:
+            subprocess.run([psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
+                            "CREATE DATABASE dinhdanh_bench"], capture_output=True, timeout=30,
+                           check=True, stdin=subprocess.DEVNULL)
+            return Infra("postgres", proc,
+                         f"postgresql+psycopg://postgres@127.0.0.1:{port}/dinhdanh_bench",
+                         r.stdout.strip())
+        time.sleep(0.3)
+    stop(proc)
+    log("PostgreSQL did not start")
     return None
 
 
 # ----------------------------------------------------------------------------- load
-def run_loadgen(server: Server, scenario: str, args) -> dict:
+def run_loadgen(server: Server, scenario: str, args, infra: list[Infra]) -> dict:
     pids = server.pids()
-    cmd = ["node", str(LOADGEN), "--issuer", server.issuer, "--client-id", server.client_id,
-           "--client-secret", server.client_secret, "--redirect-uri", REDIRECT_URI,
-           "--national-id", NATIONAL_ID, "--password", PASSWORD, "--scenario", scenario,
-           "--connections", str(args.connections), "--duration", str(args.duration),
-           "--warmup", str(args.warmup), "--pids", ",".join(map(str, pids))]
+    infra_pids = [p for i in infra for p in i.pids()]
+    opts = {"issuer": server.issuer, "client-id": server.client_id,
+            "client-secret": server.client_secret, "redirect-uri": REDIRECT_URI,
+            "national-id": NATIONAL_ID, "password": PASSWORD, "scenario": scenario,
+            "connections": args.connections, "duration": args.duration, "warmup": args.warmup,
+            "pids": ",".join(map(str, pids)), "infra-pids": ",".join(map(str, infra_pids))}
+    # --name=value: a value may start with "-" (client secrets do)
+    cmd = ["node", str(LOADGEN), *(f"--{k}={v}" for k, v in opts.items())]
     budget = args.warmup + args.duration + 120 + args.connections * 5
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=budget,
@@ -366,12 +439,12 @@ def run_loadgen(server: Server, scenario: str, args) -> dict:
     return out
 
 
-def bench_server(server: Server, args) -> dict:
+def bench_server(server: Server, args, infra: list[Infra]) -> dict:
     results = {}
     for scenario in args.scenarios:
         runs = []
         for i in range(args.runs):
-            r = run_loadgen(server, scenario, args)
+            r = run_loadgen(server, scenario, args, infra)
             runs.append(r)
             if "fatal" in r:
                 log(f"{server.name} {scenario} run {i + 1}: FAILED {r['fatal'][:600]}")
@@ -379,7 +452,8 @@ def bench_server(server: Server, args) -> dict:
                 flag = f"  ERRORS={r['errors']} e.g. {r['error_samples'][:1]}" if r["errors"] else ""
                 log(f"{server.name} {scenario} run {i + 1}/{args.runs}: {r['rate']}/s "
                     f"p50 {r['latency_ms']['p50']} ms p99 {r['latency_ms']['p99']} ms "
-                    f"cpu {r['server_cpu_cores']} rss {r['rss_mib']} MiB{flag}")
+                    f"cpu {r['server_cpu_cores']} rss {r['rss_mib']} MiB "
+                    f"other load {r.get('other_cpu_cores')}{flag}")
             if server.proc.poll() is not None:
                 log(f"{server.name} exited ({server.proc.returncode}); stopping its runs")
                 break
@@ -411,6 +485,8 @@ def summarize(runs: list[dict]) -> dict:
         "error_samples": samples[:5],
         "server_cpu_cores": med(lambda r: r["server_cpu_cores"]),
         "loadgen_cpu_cores": med(lambda r: r["loadgen_cpu_cores"]),
+        "infra_cpu_cores": med(lambda r: r.get("infra_cpu_cores")),
+        "other_cpu_cores": med(lambda r: r.get("other_cpu_cores")),
         "rss_mib": good[-1]["rss_mib"],
         "hwm_mib": max(r["hwm_mib"] for r in good),
         "refresh_setup": good[-1].get("refresh_setup"),
@@ -438,7 +514,7 @@ def machine_facts() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "(no commit yet)"
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "memory": mem,
@@ -446,6 +522,7 @@ def machine_facts() -> dict:
         "python": platform.python_version(),
         "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(),
         "commit": commit,
+        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
 
 
@@ -463,10 +540,20 @@ def ratio(a, b):
     return a / b
 
 
-def table(ours: dict, peer: dict, ours_label: str) -> list[str]:
+OURS = {
+    # name: (label, database, real Redis?)
+    "ours-pg": ("DinhDanh IdP, PostgreSQL + Redis", "postgres", True),
+    "ours-redis": ("DinhDanh IdP, SQLite + Redis", "sqlite", True),
+    "ours-memory": ("DinhDanh IdP, SQLite + in-process Redis stand-in", "sqlite", False),
+}
+HEADLINE = "ours-pg"
+OTHER_LOAD_FLAG = 0.25  # cores used by other jobs on the machine that make a line suspect
+
+
+def table(ours: dict, peer: dict) -> list[str]:
     lines = [
-        f"| scenario | {ours_label} /s | oidc-provider /s | ratio ours/peer | ours p50 / p99 ms "
-        "| peer p50 / p99 ms | ours RSS (peak) MiB | peer RSS (peak) MiB | errors ours / peer |",
+        ("| scenario | ours /s | oidc-provider /s | ratio ours/peer | ours p50 / p99 ms "
+        "| peer p50 / p99 ms | ours RSS (peak) MiB | peer RSS (peak) MiB | errors ours / peer |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in SCENARIOS:
@@ -477,12 +564,17 @@ def table(ours: dict, peer: dict, ours_label: str) -> list[str]:
         p = p or {}
         r = ratio(o.get("rate"), p.get("rate"))
         mark = "" if r is None else (" ✅" if r >= 1.0 else " ❌")
-        flag_o = "" if o.get("ok", True) and not o.get("errors") else " ⚠"
-        flag_p = "" if p.get("ok", True) and not p.get("errors") else " ⚠"
+
+        def flag(x):
+            bad = (x and (not x.get("ok", True) or x.get("errors")
+                          or (x.get("other_cpu_cores") or 0) > OTHER_LOAD_FLAG))
+            return " ⚠" if bad else ""
+
         lines.append(
-            f"| {LABELS[s]} | {fmt(o.get('rate'))}{flag_o} | {fmt(p.get('rate'))}{flag_p} "
+            f"| {LABELS[s]} | {fmt(o.get('rate'))}{flag(o)} | {fmt(p.get('rate'))}{flag(p)} "
             f"| {'n/a' if r is None else f'{r:.2f}'}{mark} "
-            f"| {fmt(o.get('p50'))} / {fmt(o.get('p99'))} | {fmt(p.get('p50'))} / {fmt(p.get('p99'))} "
+            f"| {fmt(o.get('p50'))} / {fmt(o.get('p99'))} "
+            f"| {fmt(p.get('p50'))} / {fmt(p.get('p99'))} "
             f"| {fmt(o.get('rss_mib'))} ({fmt(o.get('hwm_mib'))}) "
             f"| {fmt(p.get('rss_mib'))} ({fmt(p.get('hwm_mib'))}) "
             f"| {o.get('errors', 'n/a')} / {p.get('errors', 'n/a')} |")
@@ -492,60 +584,67 @@ def table(ours: dict, peer: dict, ours_label: str) -> list[str]:
 def write_report(data: dict, path: Path) -> None:
     m = data["machine"]
     a = data["args"]
-    peer = data["results"].get("peer", {})
+    res = data["results"]
+    peer = res.get("peer", {})
     lines = [
         "# Benchmark results: DinhDanh IdP vs oidc-provider",
         "",
         f"Generated by `{data['command']}` on {m['date']}.",
         "",
-        f"- Machine: {m['nproc']} cores ({m['cpu']}), {m['memory']} RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}, Node {m['node']}; commit {m['commit']}.",
-        f"- Load: {a['connections']} connections (closed loop, keep-alive), {a['warmup']} s warm-up "
-        f"then {a['duration']} s measured, {a['runs']} run(s) per line; the median run is shown "
-        "(rate, p50 and p99 are each the median over the runs).",
+        (f"- Machine: {m['nproc']} cores ({m['cpu']}), {m['memory']} RAM, Linux {m['kernel']}, "
+        f"Python {m['python']}, Node {m['node']}; commit {m['commit']}; load average at start "
+        f"{m.get('loadavg', '?')}."),
+        (f"- Load: {a['connections']} connections (closed loop, keep-alive), {a['warmup']} s "
+        f"warm-up then {a['duration']} s measured, {a['runs']} run(s) per line; rate, p50 and "
+        "p99 are each the median over the runs."),
         (f"- CPU pinning: each server (all its processes and threads) on CPU "
-         f"{data['pinning']['server']}; load generator and Redis on CPU(s) "
+         f"{data['pinning']['server']}; load generator, Redis and PostgreSQL on CPU(s) "
          f"{data['pinning']['client']}. So every rate is what one core gives."
          if a.get("pin") else "- CPU pinning: off (server and load generator share all cores)."),
-        "- RSS: VmRSS of the server's processes summed (gunicorn master + worker; the node "
-        "process), read right after the last run of the line; peak = VmHWM.",
-        "- ✅ ratio >= 1.0, ❌ below; ⚠ = errors or a failed run on that line (see results.json).",
+        ("- RSS: VmRSS of the server's processes summed (gunicorn master + worker; the node "
+        "process), right after the last run of the line; in brackets the peak (VmHWM)."),
+        ("- ✅ ratio >= 1.0, ❌ below. ⚠ = errors, a failed run, or more than "
+        f"{OTHER_LOAD_FLAG} cores of other jobs on the machine during the runs (see the CPU "
+        "table and results.json)."),
         "",
     ]
-    ours_names = [n for n in ("ours-redis", "ours-memory") if n in data["results"]]
+    ours_names = [n for n in OURS if n in res]
     for n in ours_names:
         srv = data["servers"][n]
-        head = " (headline: the production configuration)" if n == "ours-redis" else ""
-        if n == "ours-memory" and "ours-redis" in ours_names:
-            head = " (development configuration, for comparison)"
+        head = (" — headline: the production configuration" if n == HEADLINE
+                else " — for comparison")
         lines += [f"## {srv['label']}{head}", ""]
-        lines += table(data["results"][n], peer, "ours")
+        lines += table(res[n], peer)
         lines.append("")
-        cc = data["results"][n].get("client_credentials") or {}
+        cc = res[n].get("client_credentials") or {}
         if cc.get("rate"):
             cores = cc.get("server_cpu_cores") or 0
-            per_cpu = cc["rate"] / cores if cores else None
+            per_cpu = f"{cc['rate'] / cores:,.1f}" if cores else "n/a"
             lines.append(
-                f"client_credentials per core: {cc['rate']:,.1f} grants/s from one process "
-                f"(floor 120/s per core: {'met' if cc['rate'] >= 120 else 'NOT met'}); "
-                f"it used {cores:.2f} cores of CPU, i.e. "
-                f"{'n/a' if per_cpu is None else f'{per_cpu:,.1f}'} grants per CPU-second.")
+                f"client_credentials per core: {cc['rate']:,.1f} grants/s on one core "
+                f"(floor: 120/s per core, {'met' if cc['rate'] >= 120 else 'NOT met'}); the "
+                f"server used {cores:.2f} cores of CPU meanwhile, i.e. {per_cpu} grants per "
+                "CPU-second.")
             lines.append("")
     if not ours_names and peer:
         lines += ["## oidc-provider alone (our IdP was not benchmarked in this run)", ""]
-        lines += table({}, peer, "ours")
+        lines += table({}, peer)
         lines.append("")
-    lines += ["## CPU used during the measured window (median, in cores)", "",
-              "| scenario | " + " | ".join(f"{n} server" for n in [*ours_names, "peer"]
-                                            if n in data["results"]) + " | load generator (peer run) |",
-              "|---|" + "---:|" * (len([n for n in [*ours_names, "peer"] if n in data["results"]]) + 1)]
+
+    shown = [n for n in [*OURS, "peer"] if n in res]
+    lines += ["## CPU during the measured window (median over the runs, in cores)", "",
+              ("server = the server under test; infra = its Redis/PostgreSQL; load = the load "
+              "generator; other = everything else on the machine (other people's jobs)."), "",
+              "| scenario | " + " | ".join(f"{n}: server / infra / load / other" for n in shown)
+              + " |",
+              "|---|" + "---:|" * len(shown)]
     for s in SCENARIOS:
         cells = []
-        for n in [*ours_names, "peer"]:
-            if n in data["results"]:
-                cells.append(fmt((data["results"][n].get(s) or {}).get("server_cpu_cores")))
-        lg = fmt((peer.get(s) or {}).get("loadgen_cpu_cores"))
-        lines.append(f"| {s} | " + " | ".join(cells) + f" | {lg} |")
+        for n in shown:
+            r = res[n].get(s) or {}
+            cells.append(" / ".join(fmt(r.get(k)) for k in (
+                "server_cpu_cores", "infra_cpu_cores", "loadgen_cpu_cores", "other_cpu_cores")))
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
     lines += ["", "## Server configurations", ""]
     for n, srv in data["servers"].items():
         lines.append(f"- **{n}** ({srv['label']}): " + "; ".join(
@@ -567,8 +666,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3, help="warm-up seconds per run")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=8, help="gunicorn threads for our IdP")
-    ap.add_argument("--servers", default="ours-redis,ours-memory,peer",
-                    help="comma list of ours-redis, ours-memory, peer")
+    ap.add_argument("--servers", default="peer," + ",".join(OURS),
+                    help="comma list of peer, " + ", ".join(OURS))
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                     help="pin the server to the last CPU and the load generator to the others "
@@ -576,18 +675,25 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1 run x 3 s, 1 s warm-up (smoke)")
     ap.add_argument("--out", default=str(BENCH / "results.md"))
     ap.add_argument("--json", default=str(BENCH / "results.json"))
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    args = ap.parse_args(argv)
     if args.quick:
         args.runs, args.duration, args.warmup = 1, 3, 1
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     for s in args.scenarios:
         if s not in SCENARIOS:
             ap.error(f"unknown scenario {s}")
-    for n in (v for v in (args.runs, args.duration, args.connections) if v < 1):
-        ap.error(f"bad value {n}")
+    if min(args.runs, args.duration, args.connections, args.threads) < 1 or args.warmup < 0:
+        ap.error("--runs, --duration, --connections and --threads must be >= 1")
+    # bounded whatever is asked: at most 20 runs of 120 s, 256 connections
     args.runs = min(args.runs, 20)
     args.duration = min(args.duration, 120)
+    args.warmup = min(args.warmup, 60)
+    args.connections = min(args.connections, 256)
     wanted = [s for s in args.servers.split(",") if s]
+    for n in wanted:
+        if n != "peer" and n not in OURS:
+            ap.error(f"unknown server {n}")
     global SERVER_CPUS, CLIENT_CPUS
     cpus = sorted(os.sched_getaffinity(0))
     if args.pin and len(cpus) >= 2:
@@ -603,7 +709,7 @@ def main() -> int:
     logdir = Path(tempfile.mkdtemp(prefix="dinhdanh-bench-logs-"))
     log(f"server logs in {logdir}")
     data = {
-        "command": "uv run python bench/run.py" + (" --quick" if args.quick else ""),
+        "command": "uv run python bench/run.py" + ("".join(f" {x}" for x in argv)),
         "machine": machine_facts(),
         "args": {k: v for k, v in vars(args).items() if k in
                  ("runs", "duration", "warmup", "connections", "threads", "scenarios", "pin")},
@@ -615,39 +721,46 @@ def main() -> int:
 
     for name in wanted:
         server = None
-        redis = None
+        infra: list[Infra] = []
         try:
             if name == "peer":
                 log("starting oidc-provider")
                 server = PeerServer(logdir)
-            elif name in ("ours-redis", "ours-memory"):
+            else:
+                label, database, want_redis = OURS[name]
                 if not (ROOT / "wsgi.py").exists():
-                    data["problems"].append(f"{name}: wsgi.py does not exist yet; skipped")
-                    log(data["problems"][-1])
-                    continue
+                    raise RuntimeError("wsgi.py does not exist yet; skipped")
+                database_url = None
                 redis_url = ""
-                if name == "ours-redis":
+                if database == "postgres":
+                    pg = start_postgres(logdir)
+                    if pg is None:
+                        raise RuntimeError("PostgreSQL unavailable; skipped")
+                    infra.append(pg)
+                    database_url = pg.url
+                if want_redis:
                     redis = start_redis(logdir)
                     if redis is None:
-                        data["problems"].append("ours-redis: redis-server unavailable; skipped")
-                        continue
-                    redis_url = redis[1]
-                log(f"starting our IdP ({name})")
-                server = OurServer(
-                    logdir, redis_url=redis_url, threads=args.threads, name=name,
-                    label="DinhDanh IdP, real Redis" if redis_url
-                    else "DinhDanh IdP, in-process Redis stand-in")
-            else:
-                log(f"unknown server {name}; skipped")
-                continue
+                        raise RuntimeError("redis-server unavailable; skipped")
+                    infra.append(redis)
+                    redis_url = redis.url
+                log(f"starting our IdP ({name}: {label})")
+                server = OurServer(logdir, name=name, label=label, database_url=database_url,
+                                   redis_url=redis_url, threads=args.threads)
+                for i in infra:
+                    server.config[i.name] = f"{i.version}, pinned with the load generator"
             data["servers"][name] = {"label": server.label, "issuer": server.issuer,
                                      "config": server.config}
-            data["results"][name] = bench_server(server, args)
+            data["results"][name] = bench_server(server, args, infra)
             for s, r in data["results"][name].items():
                 if not r.get("ok", False) or r.get("errors"):
                     data["problems"].append(
                         f"{name} {s}: {r.get('fatal') or ''} {r.get('errors', 0)} errors; "
                         f"samples: {r.get('error_samples', [])[:2]}".replace("\n", " ")[:900])
+                if (r.get("other_cpu_cores") or 0) > OTHER_LOAD_FLAG:
+                    data["problems"].append(
+                        f"{name} {s}: other jobs used {r['other_cpu_cores']} cores during the "
+                        "runs; the numbers of this line are suspect")
         except Exception as exc:  # noqa: BLE001 - report and go on with the next server
             msg = f"{name}: {type(exc).__name__}: {exc}".replace("\n", " ")[:1500]
             data["problems"].append(msg)
@@ -663,8 +776,8 @@ def main() -> int:
                 server.stop()
                 if tail.strip():
                     data["servers"].get(name, {}).setdefault("stderr_tail", tail)
-            if redis is not None:
-                stop(redis[0])
+            for i in reversed(infra):
+                i.stop()
 
     Path(args.json).write_text(json.dumps(data, indent=1))
     write_report(data, Path(args.out))

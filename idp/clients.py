@@ -106,6 +106,10 @@ def _check_keys(meta: dict, allow_http: bool) -> None:
     if "jwks" in meta and "jwks_uri" in meta:
         raise ClientMetadataError("use jwks or jwks_uri, not both")
     if "jwks" in meta:
+        listed = meta["jwks"].get("keys") if isinstance(meta["jwks"], dict) else None
+        if not isinstance(listed, list) or not all(
+                isinstance(k, dict) and k.get("kty") in ("RSA", "EC") for k in listed):
+            raise ClientMetadataError("jwks must be a JWK Set of RSA or EC public keys")
         try:
             keyset = KeySet.import_key_set(meta["jwks"])
         except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -242,13 +246,19 @@ def create_client(meta: dict, *, first_party=False, public_subject=False,
     return client, secrets
 
 
-def client_keyset(client: Client) -> KeySet:
-    """The client's public keys from jwks or jwks_uri (through the guarded fetcher)."""
+def client_keyset(client: Client, alg: str | None = None) -> KeySet:
+    """The client's public keys from jwks or jwks_uri (through the guarded fetcher); with
+    `alg`, only keys of its type, so a JWT signed with another algorithm cannot verify."""
     if client.meta("jwks"):
-        return KeySet.import_key_set(client.meta("jwks"))
-    if client.meta("jwks_uri"):
-        return KeySet.import_key_set(fetch_json(client.meta("jwks_uri")))
-    raise FetchError("the client has no keys")
+        keyset = KeySet.import_key_set(client.meta("jwks"))
+    elif client.meta("jwks_uri"):
+        keyset = KeySet.import_key_set(fetch_json(client.meta("jwks_uri")))
+    else:
+        raise FetchError("the client has no keys")
+    if alg:
+        kty = {"RS256": "RSA", "ES256": "EC"}.get(alg)
+        keyset = KeySet([k for k in keyset.keys if k.key_type == kty])
+    return keyset
 
 
 def get_client(client_id) -> Client | None:

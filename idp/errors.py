@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 # Endpoints whose clients are programs: they get JSON errors, never HTML.
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/register", "/par",
-                "/jwks", "/.well-known/")
+                "/jwks", "/.well-known/", "/healthz", "/login/passkey/", "/account/passkeys/")
 
 
 class PageError(Exception):
@@ -65,6 +65,11 @@ def register(app) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
+        if wants_json():  # the passkey calls from passkey.js
+            response = jsonify(error="invalid_request", error_description="CSRF token missing "
+                               "or invalid; reload the page")
+            response.status_code = 400
+            return response
         return error_page(_("This form has expired or was not sent from our site. "
                             "Go back, reload the page and try again."), 400, "csrf")
 

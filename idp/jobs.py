@@ -1,6 +1,9 @@
-"""Background jobs: RQ workers on a real Redis, a thread pool with the embedded default.
+"""Background jobs of the IdP web process (back-channel logout deliveries).
 
-Jobs must be idempotent; `run_with_retries` retries with exponential back-off.
+They run on a small thread pool inside the web process: a job lost in a crash is a logout
+notification not delivered, which the portal's own session timeout bounds. Jobs must be
+idempotent; `run_with_retries` retries with exponential back-off. `JOBS_SYNC` (tests) runs
+them at once, without waiting between attempts.
 """
 
 from __future__ import annotations

@@ -79,6 +79,29 @@ def _clean(app) -> None:
         keys.invalidate()
 
 
+_SNAPSHOT: dict = {}
+SEEDED_TABLES = ("signing_keys", "accounts", "operators")
+
+
+def _seed(app) -> None:
+    """The development seed; later tests re-insert the first one's rows (keys and argon2
+    hashes are slow to make, and identical seeds keep tests independent of each other)."""
+    with app.app_context():
+        tables = {t.name: t for t in db.metadata.sorted_tables}
+        if not _SNAPSHOT:
+            from idp.cli import seed_demo
+
+            seed_demo()
+            for name in SEEDED_TABLES:
+                rows = db.session.execute(tables[name].select()).mappings().all()
+                _SNAPSHOT[name] = [dict(row) for row in rows]
+            return
+        for name in SEEDED_TABLES:
+            if _SNAPSHOT[name]:
+                db.session.execute(tables[name].insert(), _SNAPSHOT[name])
+        db.session.commit()
+
+
 @pytest.fixture
 def make_app(_migrated):
     """Factory for an app with extra settings; the database and Redis start empty."""
@@ -88,10 +111,7 @@ def make_app(_migrated):
         app = create_app(base_config(**overrides))
         if not created:
             _clean(app)
-            with app.app_context():
-                from idp.cli import seed_demo
-
-                seed_demo()
+            _seed(app)
         created.append(app)
         return app
 

@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     pids: { type: 'string', default: '' },
+    'infra-pids': { type: 'string', default: '' },
     'request-timeout': { type: 'string', default: '10' },
   },
 });
@@ -60,6 +61,7 @@ const DURATION_MS = Number(args.duration) * 1000;
 const WARMUP_MS = Number(args.warmup) * 1000;
 const TIMEOUT_MS = Number(args['request-timeout']) * 1000;
 const PIDS = args.pids ? args.pids.split(',').filter(Boolean).map(Number) : [];
+const INFRA_PIDS = args['infra-pids'] ? args['infra-pids'].split(',').filter(Boolean).map(Number) : [];
 const REDIRECT_URI = args['redirect-uri'];
 const MAX_SETUP_STEPS = 12;
 const MAX_ERROR_SAMPLES = 5;
@@ -383,8 +385,21 @@ function procSample(pid) {
 
 function procAll() {
   const out = {};
-  for (const pid of PIDS) out[pid] = procSample(pid);
+  for (const pid of [...PIDS, ...INFRA_PIDS]) out[pid] = procSample(pid);
   return out;
+}
+
+// Busy CPU of the whole machine (all cores), to see load that is neither server nor us.
+function machineTicks() {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3] + (v[4] || 0);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------- run
@@ -435,7 +450,9 @@ async function main() {
   let procBefore;
   let cpuBefore;
   let wallStart;
+  let machineBefore;
   const startTimer = setTimeout(() => {
+    machineBefore = machineTicks();
     procBefore = procAll();
     cpuBefore = process.cpuUsage();
     wallStart = performance.now();
@@ -480,11 +497,19 @@ async function main() {
   clearTimeout(startTimer);
   const wallEnd = performance.now();
   const procAfter = procAll();
+  const machineAfter = machineTicks();
   const cpu = process.cpuUsage(cpuBefore);
   const measuredS = (Math.min(wallEnd, deadline) - wallStart) / 1000;
   lat.sort((a, b) => a - b);
 
   const server = {};
+  const infra = {};
+  for (const pid of INFRA_PIDS) {
+    const a = procBefore?.[pid];
+    const b = procAfter[pid];
+    infra[pid] = a && b ? +(b.cpu_s - a.cpu_s).toFixed(2) : null;
+  }
+  const infraCpu = Object.values(infra).reduce((s, v) => s + (v || 0), 0);
   for (const pid of PIDS) {
     const a = procBefore?.[pid];
     const b = procAfter[pid];
@@ -517,7 +542,15 @@ async function main() {
     server,
     server_cpu_cores: +(serverCpu / measuredS).toFixed(3),
     loadgen_cpu_cores: +((cpu.user + cpu.system) / 1e6 / measuredS).toFixed(3),
+    infra_cpu_cores: +(infraCpu / measuredS).toFixed(3),
+    machine_busy_cores: machineBefore && machineAfter
+      ? +((machineAfter.busy - machineBefore.busy) / CLK_TCK / measuredS).toFixed(3) : null,
   };
+  // CPU used by anything else on the machine during the window (other people's jobs)
+  if (result.machine_busy_cores !== null) {
+    result.other_cpu_cores = +Math.max(0, result.machine_busy_cores - result.server_cpu_cores
+      - result.loadgen_cpu_cores - result.infra_cpu_cores).toFixed(3);
+  }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

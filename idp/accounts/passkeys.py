@@ -108,9 +108,9 @@ def passkey_login_verify():
         return _fail(_("The sign-in took too long. Try again."))
     try:
         payload = json.loads(request.get_data(as_text=True) or "{}")
-        cred_id = payload["id"] if isinstance(payload, dict) else None
+        cred_id = payload.get("id") if isinstance(payload, dict) else None
     except ValueError:
-        cred_id = None
+        payload, cred_id = None, None
     row = db.session.scalar(db.select(WebAuthnCredential).filter_by(credential_id=cred_id)) \
         if isinstance(cred_id, str) else None
     if row is None:
@@ -122,7 +122,8 @@ def passkey_login_verify():
             credential=payload, expected_challenge=_unb64(challenge), expected_rp_id=rp_id,
             expected_origin=origin, credential_public_key=_unb64(row.public_key),
             credential_current_sign_count=row.sign_count, require_user_verification=True)
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    except (WebAuthnException, ValueError, KeyError, TypeError, IndexError):
+        # IndexError: the library indexes into a malformed stored key (a corrupt row)
         audit.record("login.passkey_failure", account_id=row.account_id)
         return _fail(_("The passkey could not be verified."), 401)
     account = db.session.get(Account, row.account_id)

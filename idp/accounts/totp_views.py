@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyotp
 from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -18,6 +20,17 @@ def _account():
     return db.session.get(Account, sess["account_id"]) if sess else None
 
 
+def _matching_step(secret: str, code: str) -> int | None:
+    """The time step (one either side for clock drift) whose code is `code`, or None."""
+    if len(code) != 6:
+        return None
+    totp, now = pyotp.TOTP(secret), int(time.time() // 30)
+    for step in (now - 1, now, now + 1):
+        if crypto.equal(totp.at(step * 30), code):
+            return step
+    return None
+
+
 @bp.route("/account/totp", methods=["GET", "POST"])
 def totp_enrol():
     account = _account()
@@ -28,9 +41,10 @@ def totp_enrol():
     error = None
     if request.method == "POST":
         code = "".join(c for c in request.form.get("code", "") if c.isdigit())
-        if pyotp.TOTP(secret).verify(code, valid_window=1):
+        step = _matching_step(secret, code)
+        if step is not None:
             account.totp_secret_encrypted = crypto.encrypt(secret)
-            account.totp_last_step = 0
+            account.totp_last_step = step  # RFC 6238 5.2: this code is now spent
             db.session.commit()
             session.pop("totp_enrol", None)
             audit.record("totp.enrolled", account_id=account.id)

@@ -84,6 +84,12 @@ def login_otp():
     account = db.session.get(Account, pending["account_id"])
     error, status = None, 200
     if request.method == "POST":
+        # Code guessing is throttled like password guessing (NIST SP 800-63B 5.2.2).
+        blocked = "throttled" if authn.throttle.ip_blocked() else \
+            "locked" if authn.throttle.account_locked(account.id) else None
+        if blocked:
+            audit.record(f"login.otp_{blocked}", account_id=account.id)
+            return render_template("login_otp.html", error=LOGIN_MESSAGES[blocked]()), 429
         if authn.verify_totp(account, request.form.get("code", "")):
             return after_login(pending["interaction"],
                                authn.finish_login(account, pending["amr"] + ["otp"]))

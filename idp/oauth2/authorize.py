@@ -196,16 +196,20 @@ def authorization_endpoint():
         audit.record("authorize.error", client_id=request.values.get("client_id", "")[:64],
                      error=exc.error.error)
         return respond_error(exc.redirect_uri, exc.response_mode, exc.state, exc.error)
+    # A portal's ui_locales speaks for its own request only, not for the next portal's pages.
     if areq.ui_locales:
         session["ui_locales"] = areq.ui_locales
+    else:
+        session.pop("ui_locales", None)
     return decide(areq, client)
 
 
 def resume(handle: str):
     """Continue an interaction after login, consent or account selection."""
+    from flask_babel import gettext as _
+
     from ..clients import get_client
     from ..errors import PageError
-    from flask_babel import gettext as _
 
     data = load_interaction(handle)
     if data is None:

@@ -50,10 +50,10 @@ def metadata() -> dict:
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page", "popup", "touch", "wap"],
         "ui_locales_supported": ["vi", "en"],
-        "claims_locales_supported": ["vi", "en"],
+        "claims_locales_supported": ["vi"],  # claim values exist only as the register has them
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
-        "service_documentation": f"{issuer}/docs",
+        # No service_documentation: it must name a page we serve (Discovery 3), and none exists.
     }

@@ -12,6 +12,9 @@ from werkzeug.datastructures import MultiDict
 
 from .. import store
 from ..crypto import random_token
+from ..errors import PageError
+from . import jar
+from .responses import AuthorizationError
 
 URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
 
@@ -22,6 +25,13 @@ def take(request_uri: str, client_id: str) -> dict | None:
     if not stored or stored.get("client_id") != client_id:
         return None
     return stored["params"]
+
+
+def _json_error(error: str, description: str):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = 400
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def push_endpoint():
@@ -40,16 +50,23 @@ def push_endpoint():
     if form.get("client_id", client.client_id) != client.client_id:
         raise InvalidRequestError("client_id does not match the authenticated client")
     form["client_id"] = client.client_id
+    # RFC 9126 2.3: every error is JSON here, never a redirect or a page.
     try:
-        areq, _ = validate(form, allow_par=False, require_par_check=False)
-    except RedirectedError as exc:  # RFC 9126 2.3: errors are JSON here, not redirects
-        response = jsonify(error=exc.error.error, error_description=exc.error.description)
-        response.status_code = 400
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        if form.get("request"):  # RFC 9126 3 / RFC 9101 5: only the object's parameters count
+            conf = current_app.config
+            form = MultiDict({**jar.decode_request_object(form["request"], client,
+                                                          conf["ISSUER"], conf["JWT_LEEWAY"]),
+                              "client_id": client.client_id})
+        validate(form, allow_par=False, require_par_check=False)
+    except RedirectedError as exc:
+        return _json_error(exc.error.error, exc.error.description)
+    except AuthorizationError as exc:
+        return _json_error(exc.error, exc.description)
+    except PageError as exc:
+        return _json_error(exc.error, exc.message)
     handle = random_token(32)
     ttl = current_app.config["PAR_TTL"]
-    params = {k: v for k, v in form.items()}
+    params = {k: v for k, v in form.items()}  # what was validated is what /authorize uses
     store.put_json(f"par:{handle}", {"client_id": client.client_id, "params": params}, ttl)
     response = jsonify(request_uri=URN_PREFIX + handle, expires_in=ttl)
     response.status_code = 201

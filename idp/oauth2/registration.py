@@ -13,7 +13,7 @@ from .. import audit
 from ..client_mixin import hash_secret
 from ..clients import ClientMetadataError, client_view, create_client, get_client, \
     validate_metadata
-from ..crypto import equal
+from ..crypto import equal, random_token
 from ..extensions import db
 
 
@@ -53,6 +53,17 @@ def _response(client, secrets: dict, status: int):
     return response
 
 
+# Scopes an operator grants (`flask clients create`); self-registration cannot claim them.
+OPERATOR_SCOPES = ("national_id",)
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+def _validated(data: dict) -> dict:
+    meta = validate_metadata(data, allow_http=current_app.config["ALLOW_HTTP_REDIRECT_URIS"])
+    meta["scope"] = " ".join(s for s in meta["scope"].split() if s not in OPERATOR_SCOPES)
+    return meta
+
+
 def register_endpoint():
     conf = current_app.config
     if not conf["REGISTRATION_OPEN"]:
@@ -63,7 +74,7 @@ def register_endpoint():
     if problem:
         return problem
     try:
-        meta = validate_metadata(data, allow_http=conf["ALLOW_HTTP_REDIRECT_URIS"])
+        meta = _validated(data)
     except ClientMetadataError as exc:
         return _error(exc.error, exc.description)
     client, secrets = create_client(meta, with_registration_token=True)
@@ -84,8 +95,10 @@ def manage_endpoint(client_id: str):
     client = _managed_client(client_id)
     if client is None:
         return _error("invalid_token", "the registration access token is invalid", 401)
+    # RFC 7592 3: the response carries the (unchanged) registration access token again.
+    presented = {"registration_access_token": _bearer()}
     if request.method == "GET":
-        return _response(client, {}, 200)
+        return _response(client, presented, 200)
     if request.method == "DELETE":
         db.session.delete(client)
         db.session.commit()
@@ -97,10 +110,16 @@ def manage_endpoint(client_id: str):
     if data.get("client_id") not in (None, client.client_id):
         return _error("invalid_client_metadata", "client_id cannot change")
     try:
-        meta = validate_metadata(data, allow_http=current_app.config["ALLOW_HTTP_REDIRECT_URIS"])
+        meta = _validated(data)
     except ClientMetadataError as exc:
         return _error(exc.error, exc.description)
     client.client_metadata = meta
+    issued = dict(presented)
+    if meta["token_endpoint_auth_method"] not in SECRET_METHODS:
+        client.secret_hash = None  # a secret the method no longer uses must stop working
+    elif not client.secret_hash:  # RFC 7592 2.2: the server may issue a new secret
+        issued["client_secret"] = random_token(32)
+        client.secret_hash = hash_secret(issued["client_secret"])
     db.session.commit()
     audit.record("client.updated", client_id=client_id)
-    return _response(client, {}, 200)
+    return _response(client, issued, 200)

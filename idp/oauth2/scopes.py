@@ -14,7 +14,7 @@ SCOPE_CLAIMS = {
 SUPPORTED_SCOPES = tuple(SCOPE_CLAIMS)
 CLAIMS_SUPPORTED = sorted({c for claims in SCOPE_CLAIMS.values() for c in claims} |
                           {"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
-                           "sid", "azp", "at_hash"})
+                           "sid", "at_hash"})  # no azp: an ID token has a single audience
 
 # acr values: eID assurance levels (DESIGN.md identity model), lowest first.
 ACR_LEVEL1 = "urn:dinhdanh:loa:1"

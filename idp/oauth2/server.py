@@ -11,6 +11,7 @@ import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -172,7 +173,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def resolve_client_public_key(self, client):
         try:
-            return client_keyset(client)
+            return client_keyset(client, client.meta("token_endpoint_auth_signing_alg"))
         except (FetchError, JoseError, ValueError, TypeError) as exc:
             raise InvalidClientError(description="client keys are unavailable") from exc
 
@@ -181,6 +182,15 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             return super().process_assertion_claims(assertion, resolve_key)
         except (ValueError, TypeError) as exc:
             raise InvalidClientError(description="client assertion is invalid") from exc
+
+
+def _client_secret_basic(query_client, request):
+    """RFC 6749 2.3.1. Authlib's header parser raises on `Basic ` and on credentials that are
+    not UTF-8; such a header authenticates nobody (-> invalid_client), it is not a crash."""
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
 
 
 def _generate_token(grant_type, client, user=None, scope=None, expires_in=None,
@@ -247,6 +257,7 @@ def create_server(app) -> Server:
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=False)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    server.register_client_auth_method("client_secret_basic", _client_secret_basic)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
     app.extensions["authorization_server"] = server
     return server

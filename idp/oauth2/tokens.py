@@ -56,7 +56,10 @@ def redeem_code(code: str) -> dict | None:
 def issue_access_token(data: dict) -> tuple[str, int]:
     token = random_token(32)
     ttl = _conf("ACCESS_TOKEN_TTL")
-    store.put_json(f"at:{sha256_b64(token)}", {**data, "exp": int(time.time()) + ttl}, ttl)
+    # issued_at is sub-second so that a token issued just after a consent withdrawal, within
+    # the same second, is not taken for one issued before it.
+    store.put_json(f"at:{sha256_b64(token)}", {**data, "exp": int(time.time()) + ttl,
+                                               "issued_at": time.time()}, ttl)
     return token, ttl
 
 
@@ -73,7 +76,8 @@ def lookup_access_token(token: str) -> dict | None:
     grant_revoked, consent_revoked_at = kv.mget(
         f"revoked-grant:{data.get('grant_id')}",
         f"revoked-ac:{data.get('account_id')}:{data['client_id']}")
-    if grant_revoked or (consent_revoked_at and int(consent_revoked_at) >= data["iat"]):
+    issued_at = data.get("issued_at", data["iat"])
+    if grant_revoked or (consent_revoked_at and float(consent_revoked_at) >= issued_at):
         return None
     return data
 
@@ -133,7 +137,7 @@ def revoke_for_client(account_id: str, client_id: str) -> None:
         account_id=account_id, client_id=client_id).distinct()).all()
     for grant_id in grants:
         revoke_grant(grant_id, reason="consent_revoked")
-    store.kv().set(f"revoked-ac:{account_id}:{client_id}", int(time.time()),
+    store.kv().set(f"revoked-ac:{account_id}:{client_id}", repr(time.time()),
                    ex=_conf("ACCESS_TOKEN_TTL") + 60)
     db.session.commit()
 
