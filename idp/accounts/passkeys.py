@@ -47,6 +47,18 @@ def _fail(message: str, status: int = 400):
     return response
 
 
+def _user_handle_matches(payload, account_id: str) -> bool:
+    """WebAuthn 7.2 step 6: a userHandle, when sent, must name the credential's owner."""
+    response = payload.get("response") if isinstance(payload, dict) else None
+    handle = response.get("userHandle") if isinstance(response, dict) else None
+    if handle is None:
+        return True
+    try:
+        return isinstance(handle, str) and _unb64(handle) == account_id.encode()
+    except ValueError:
+        return False
+
+
 @bp.route("/account/passkeys/options", methods=["POST"])
 def passkey_register_options():
     sess = sessions.current()
@@ -116,6 +128,9 @@ def passkey_login_verify():
     if row is None:
         audit.record("login.passkey_unknown")
         return _fail(_("This passkey is not registered with us."), 401)
+    if not _user_handle_matches(payload, row.account_id):
+        audit.record("login.passkey_failure", account_id=row.account_id)
+        return _fail(_("The passkey could not be verified."), 401)
     rp_id, origin = _rp()
     try:
         verified = verify_authentication_response(

@@ -16,7 +16,7 @@ Two parts:
 
 CSRF is switched off in the fuzzed app so that garbage reaches the form handlers themselves;
 CSRF refusals are tested in tests/idp/oauth2/test_security_bcp.py.
-`FUZZ_EXAMPLES` (environment) changes the number of examples per route (default 120).
+`FUZZ_EXAMPLES` (environment) changes the number of examples per route (default 100).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from tests.conftest import ISSUER, base_config
 from tests.helpers import (authorize_params, full_login, get_code, pkce_pair, query_of,
                            register_client)
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                          suppress_health_check=list(HealthCheck))
 MAX_PARAM = 4096  # settings.MAX_PARAM_LENGTH
@@ -724,7 +724,7 @@ def test_registration_refuses_private_keys_and_accepts_public_ones(client, rp_ke
 def test_bearer_garbage_at_userinfo_is_invalid_token(app, client):
     """RFC 6750 3.1: a JWT-looking or garbage bearer is `invalid_token` with a challenge."""
     rp = register_client(app)
-    verifier, challenge = pkce_pair()
+    _verifier, challenge = pkce_pair()
     callback, _ = get_code(client, rp, code_challenge=challenge, code_challenge_method="S256")
     for token in GARBAGE_JWTS + [callback["code"], "A" * 5000]:
         response = client.get("/userinfo", headers={"Authorization": f"Bearer {token}"})

@@ -22,7 +22,7 @@ from tests.helpers import (authorize_params, csrf_token, full_login, login, quer
 
 
 def _rows(page_html: str) -> list[str]:
-    return re.findall(r"<tr>(.*?)</tr>", page_html, flags=re.S)
+    return re.findall(r"<tr>(.*?)</tr>", page_html, flags=re.DOTALL)
 
 
 def _session_rows(page_html: str) -> list[tuple[str, bool]]:
@@ -170,7 +170,7 @@ class _Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 form = parse_qs(self.rfile.read(length).decode())
                 outer.tokens.extend(form.get("logout_token", []))

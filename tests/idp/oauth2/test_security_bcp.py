@@ -149,7 +149,7 @@ def test_only_s256_challenges_are_accepted(app, client, method):
     """RFC 9700 2.1.1: S256 only; `plain` (also the RFC 7636 default when the method is
     missing) is refused with an error sent back to the client."""
     rp = register_client(app)
-    verifier, challenge = pkce_pair()
+    _verifier, challenge = pkce_pair()
     params = authorize_params(rp, code_challenge=challenge, code_challenge_method=method)
     response = client.get("/authorize", query_string=params)
     assert response.status_code == 302
