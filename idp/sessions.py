@@ -33,16 +33,27 @@ def _save(sess: dict) -> None:
 
 
 def create(account_id: str, amr: list[str], acr: str) -> dict:
-    """Start a new session (a fresh cookie: never reuse one from before login)."""
+    """Start a session after a login, always with a fresh cookie (no session fixation).
+
+    Signing in again as the same citizen keeps the session's `sid` and portals (only the
+    authentication time and methods change); signing in as someone else first logs the previous
+    citizen out everywhere, portals included.
+    """
     old = current()
-    if old:
+    keep = {}
+    if old and old["account_id"] == account_id:
+        keep = {k: old[k] for k in ("sid", "created", "clients")}
         destroy(old)
+    elif old:
+        from .oauth2.logout import logout_session
+
+        logout_session(old)
     cookie = random_token(32)
     now = int(time.time())
     sess = {"handle": sha256_b64(cookie), "sid": random_token(16), "account_id": account_id,
             "auth_time": now, "created": now, "last_seen": now, "amr": amr, "acr": acr,
             "clients": [], "user_agent": (request.user_agent.string or "")[:120],
-            "ip": request.remote_addr}
+            "ip": request.remote_addr, **keep}
     _save(sess)
     store.kv().sadd(f"acct-sso:{account_id}", sess["handle"])
     g.set_session_cookie = cookie

@@ -47,6 +47,7 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("CLIENT_ASSERTION_MAX_AGE", 300, _INT, "max lifetime of a private_key_jwt assertion"),
     ("JWT_LEEWAY", 30, _INT, "clock skew tolerated on every JWT we verify, in seconds"),
     ("KEY_RETIREMENT_GRACE", 24 * 3600, _INT, "seconds a rotated-out key stays published"),
+    ("REAUTH_MAX_AGE", 300, _INT, "seconds a login counts as recent for changing sign-in methods"),
     ("LOGIN_MAX_FAILURES", 5, _INT, "failed passwords before an account is locked"),
     ("LOGIN_LOCKOUT_SECONDS", 15 * 60, _INT, "how long a temporary lockout lasts"),
     ("LOGIN_IP_MAX_FAILURES", 30, _INT, "failed logins per IP per window before throttling"),

@@ -93,6 +93,19 @@ def verify_totp(account: Account, code: str) -> bool:
     return False
 
 
+def recent(sess: dict | None) -> bool:
+    """Changing how one signs in needs a recent login, not just a session (NIST 800-63B 6.1)."""
+    from flask import current_app
+
+    return bool(sess) and time.time() - sess["auth_time"] <= current_app.config["REAUTH_MAX_AGE"]
+
+
+def remember_next(target: str | None) -> None:
+    """Where to go after a login that was not started by a portal: local paths only."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        session["login_next"] = target[:200]
+
+
 def finish_login(account: Account, amr: list[str]) -> dict:
     """Create a fresh SSO session after every factor has passed."""
     session.pop("pending", None)

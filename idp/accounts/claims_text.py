@@ -26,3 +26,27 @@ def describe_claims(names) -> list[str]:
         if text is not None and str(text) not in seen:
             seen.append(str(text))
     return seen
+
+
+EVENT_TEXT = {
+    "login.success": _l("Signed in"),
+    "login.failure": _l("Wrong password entered"),
+    "login.locked": _l("Sign-in refused: account temporarily locked"),
+    "login.inactive": _l("Sign-in refused: account not active"),
+    "login.otp_failure": _l("Wrong one-time code entered"),
+    "login.passkey_failure": _l("Passkey sign-in failed"),
+    "logout": _l("Signed out"),
+    "session.ended_by_user": _l("You ended a session"),
+    "consent.granted": _l("You allowed a service to see your information"),
+    "consent.denied": _l("You refused a service"),
+    "consent.revoked": _l("You withdrew a service's access"),
+    "totp.enrolled": _l("Authenticator app turned on"),
+    "totp.removed": _l("Authenticator app turned off"),
+    "passkey.registered": _l("Passkey added"),
+    "grant.revoked": _l("A service's access was cancelled"),
+}
+
+
+def describe_event(code: str) -> str:
+    text = EVENT_TEXT.get(code)
+    return str(text) if text is not None else code

@@ -22,7 +22,7 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, PublicKeyC
 from .. import audit, sessions
 from ..extensions import db
 from ..models import Account, WebAuthnCredential, utcnow
-from .authn import finish_login
+from .authn import finish_login, recent
 from .blueprint import bp
 
 
@@ -64,6 +64,8 @@ def passkey_register_options():
     sess = sessions.current()
     if sess is None:
         return _fail(_("Sign in first."), 401)
+    if not recent(sess):
+        return _fail(_("For your safety, sign in again before adding a passkey."), 401)
     account = db.session.get(Account, sess["account_id"])
     rp_id, _origin = _rp()
     existing = db.session.scalars(db.select(WebAuthnCredential).filter_by(

@@ -11,13 +11,17 @@ from flask_babel import gettext as _
 from .. import audit, crypto, sessions
 from ..extensions import db
 from ..models import Account
-from .authn import TOTP_ISSUER
+from .authn import TOTP_ISSUER, recent
 from .blueprint import bp
 
 
 def _account():
     sess = sessions.current()
     return db.session.get(Account, sess["account_id"]) if sess else None
+
+
+def _reauth(next_path: str):
+    return redirect(url_for("accounts.login", reauth=1, next=next_path))
 
 
 def _matching_step(secret: str, code: str) -> int | None:
@@ -36,6 +40,8 @@ def totp_enrol():
     account = _account()
     if account is None:
         return redirect(url_for("accounts.login"))
+    if not recent(sessions.current()):
+        return _reauth(url_for("accounts.totp_enrol"))
     secret = session.get("totp_enrol") or pyotp.random_base32()
     session["totp_enrol"] = secret
     error = None
@@ -60,6 +66,8 @@ def totp_remove():
     account = _account()
     if account is None:
         return redirect(url_for("accounts.login"))
+    if not recent(sessions.current()):
+        return _reauth(url_for("accounts.account"))
     account.totp_secret_encrypted = None
     db.session.commit()
     audit.record("totp.removed", account_id=account.id)

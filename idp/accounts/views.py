@@ -15,7 +15,7 @@ from ..oauth2 import authorize
 from ..oauth2.authz_request import AuthorizationRequest
 from . import authn, passkeys, totp_views  # noqa: F401  (routes register on import)
 from .blueprint import bp
-from .claims_text import describe_claims
+from .claims_text import describe_claims, describe_event
 
 __all__ = ["bp"]
 
@@ -50,7 +50,7 @@ def after_login(handle, sess):
             data["logged_in_at"] = sess["auth_time"]
             authorize.update_interaction(handle, data)
             return redirect(url_for("oauth2.authorize_resume", interaction=handle))
-    return redirect(url_for("accounts.account"))
+    return redirect(session.pop("login_next", None) or url_for("accounts.account"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -59,6 +59,8 @@ def login():
     data, areq, client = _interaction_context(handle)
     error, status = None, 200
     hint = areq.login_hint if areq and areq.login_hint else ""
+    if request.method == "GET" and not handle:
+        authn.remember_next(request.args.get("next"))
     if request.method == "POST":
         try:
             account = authn.check_password(request.form.get("national_id", ""),
@@ -72,8 +74,9 @@ def login():
                 authn.start_pending(account, ["pwd"], handle)
                 return redirect(url_for("accounts.login_otp"))
             return after_login(handle, authn.finish_login(account, ["pwd"]))
+    reauth = request.args.get("reauth") == "1"
     return render_template("login.html", client=client, areq=areq, interaction=handle,
-                           error=error, login_hint=hint), status
+                           error=error, login_hint=hint, reauth=reauth), status
 
 
 @bp.route("/login/otp", methods=["GET", "POST"])
@@ -182,7 +185,8 @@ def account():
     return render_template("account.html", account=account, current=sess,
                            sessions=sessions.for_account(account.id), consents=consents,
                            history=history, passkeys=passkey_rows,
-                           claims_of=lambda c: describe_claims(c.claims.split()))
+                           claims_of=lambda c: describe_claims(c.claims.split()),
+                           event_text=describe_event)
 
 
 @bp.route("/account/sessions/end", methods=["POST"])

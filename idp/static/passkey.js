@@ -1,6 +1,8 @@
 // Passkeys (WebAuthn). Progressive enhancement: the buttons appear only where the browser can.
 (function () {
   if (!window.PublicKeyCredential || !PublicKeyCredential.parseCreationOptionsFromJSON) return;
+  // WebAuthn refuses IP addresses as relying-party ids: offer passkeys on named hosts only.
+  if (/^[0-9.]+$/.test(location.hostname) || location.hostname.indexOf(":") >= 0) return;
   var csrf = document.querySelector('input[name="csrf_token"]');
   function post(url, body) {
     return fetch(url, { method: "POST", credentials: "same-origin",
