@@ -84,6 +84,18 @@ def register(app) -> None:
         for jwk in keys.jwks()["keys"]:
             click.echo(f"{jwk['kid']} {jwk['alg']}")
 
+    @app.cli.group("jobs")
+    def jobs_group():
+        """Background jobs."""
+
+    @jobs_group.command("worker")
+    @click.option("--burst", is_flag=True, help="stop when the queue is empty")
+    def worker_command(burst):
+        """Run an RQ worker for the IdP's jobs (needs REDIS_URL)."""
+        from . import jobs
+
+        jobs.work(current_app._get_current_object(), burst=burst)
+
     @app.cli.group("clients")
     def clients_group():
         """Relying-party clients."""

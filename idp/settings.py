@@ -56,6 +56,7 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("FETCH_MAX_BYTES", 256 * 1024, _INT, "largest outbound response body we read"),
     ("MAX_CONTENT_LENGTH", 1024 * 1024, _INT, "largest request body accepted, in bytes"),
     ("MAX_PARAM_LENGTH", 4096, _INT, "longest single authorization/token parameter"),
+    ("JOBS_BACKEND", "", _STR, "rq | thread; empty = rq with REDIS_URL, else thread"),
     ("BACKCHANNEL_LOGOUT_RETRIES", 3, _INT, "delivery attempts for a back-channel logout token"),
     ("WEBAUTHN_RP_ID", "", _STR, "WebAuthn relying party id; host of ISSUER when empty"),
     ("BABEL_DEFAULT_LOCALE", "vi", _STR, "language of every page unless the user picks another"),

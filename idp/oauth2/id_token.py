@@ -40,3 +40,15 @@ def build(client: Client, account: Account, *, scope: str, auth_time: int | None
     if requested:
         claims.update(claims_for(account, "openid", requested))
     return keys.sign(claims, alg)
+
+
+def verify_hint(hint: str) -> dict:
+    """Claims of an `id_token_hint` we issued; expired is fine (OIDC Core 3.1.2.1), but it must
+    be an ID token: not a logout token or a signed userinfo answer, which we also sign."""
+    token = keys.verify(hint)
+    claims = token.claims
+    if token.header.get("typ", "JWT") != "JWT" or "events" in claims or \
+            not all(isinstance(claims.get(k), (int, str)) for k in ("sub", "exp", "iat")) or \
+            "acr" not in claims or claims.get("iss") != current_app.config["ISSUER"]:
+        raise ValueError("not an ID token issued here")
+    return claims

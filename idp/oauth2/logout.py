@@ -18,6 +18,7 @@ from ..extensions import db
 from ..fetch import FetchError, fetch
 from ..identity import subject_for
 from ..models import Account
+from .id_token import verify_hint
 from .responses import add_query
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -66,10 +67,9 @@ def _hint_claims(hint: str | None):
     if not hint:
         return None
     try:
-        claims = keys.verify(hint).claims
+        return verify_hint(hint)
     except (JoseError, ValueError, TypeError):
         return None
-    return claims if claims.get("iss") == current_app.config["ISSUER"] else None
 
 
 def end_session_endpoint():
