@@ -67,7 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         import datetime as dt
 
         if isinstance(value, (int, float)):
-            value = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+            value = dt.datetime.fromtimestamp(value, dt.UTC)
         return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
     @app.get("/")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from authlib.oauth2.rfc6749.util import scope_to_list, list_to_scope
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 
 from .crypto import equal
 

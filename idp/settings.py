@@ -17,10 +17,10 @@ log = logging.getLogger(__name__)
 ENVIRONMENTS = ("development", "production", "testing")
 
 # (name, default, parser, comment). Parsers turn environment strings into values.
-_BOOL = lambda v: str(v).strip().lower() in ("1", "true", "yes", "on")  # noqa: E731
+_BOOL = lambda v: str(v).strip().lower() in ("1", "true", "yes", "on")
 _INT = int
 _STR = str
-_LIST = lambda v: [x for x in str(v).replace(",", " ").split() if x]  # noqa: E731
+_LIST = lambda v: [x for x in str(v).replace(",", " ").split() if x]
 
 DEFAULTS: list[tuple[str, object, object, str]] = [
     ("IDP_ENV", "development", _STR, "development | production | testing"),

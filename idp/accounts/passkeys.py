@@ -12,12 +12,20 @@ from urllib.parse import urlsplit
 
 from flask import current_app, jsonify, request, session
 from flask_babel import gettext as _
-from webauthn import (generate_authentication_options, generate_registration_options,
-                      options_to_json, verify_authentication_response,
-                      verify_registration_response)
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
 from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, PublicKeyCredentialDescriptor,
-                                      ResidentKeyRequirement, UserVerificationRequirement)
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
 
 from .. import audit, sessions
 from ..extensions import db

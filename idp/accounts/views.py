@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from .. import audit, sessions
@@ -56,7 +56,7 @@ def after_login(handle, sess):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     handle = request.values.get("interaction")
-    data, areq, client = _interaction_context(handle)
+    _data, areq, client = _interaction_context(handle)
     error, status = None, 200
     hint = areq.login_hint if areq and areq.login_hint else ""
     if request.method == "GET" and not handle:
@@ -105,7 +105,7 @@ def login_otp():
 @bp.route("/select-account", methods=["GET", "POST"])
 def select_account():
     handle = request.values.get("interaction")
-    data, areq, client = _interaction_context(handle)
+    data, _areq, client = _interaction_context(handle)
     sess = sessions.current()
     if data is None:
         return redirect(url_for("accounts.account"))
@@ -191,7 +191,7 @@ def account():
 
 @bp.route("/account/sessions/end", methods=["POST"])
 def end_session_row():
-    sess, account = _require_login()
+    _sess, account = _require_login()
     handle = request.form.get("handle", "")
     target = sessions.by_handle(handle)
     if target and target["account_id"] == account.id:
@@ -204,7 +204,7 @@ def end_session_row():
 
 @bp.route("/account/consents/revoke", methods=["POST"])
 def revoke_consent():
-    sess, account = _require_login()
+    _sess, account = _require_login()
     client_id = request.form.get("client_id", "")
     row = db.session.scalar(db.select(Consent).filter_by(account_id=account.id,
                                                          client_id=client_id))

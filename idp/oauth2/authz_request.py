@@ -56,7 +56,7 @@ class AuthorizationRequest:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AuthorizationRequest":
+    def from_dict(cls, data: dict) -> AuthorizationRequest:
         return cls(**data)
 
     def essential_acr(self) -> list[str]:
@@ -82,7 +82,7 @@ def read_params(multi) -> tuple[dict, list[str]]:
     """Flatten request parameters; collect names sent more than once (RFC 6749 3.1)."""
     params, repeated = {}, []
     limit = current_app.config["MAX_PARAM_LENGTH"]
-    for name in multi.keys():
+    for name in multi:
         values = multi.getlist(name)
         if len(values) > 1 and name in SINGLE:
             repeated.append(name)

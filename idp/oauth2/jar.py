@@ -107,4 +107,4 @@ def fetch_request_uri(uri: str, client: Client) -> str:
             from exc
 
 
-__all__ = ["decode_request_object", "fetch_request_uri", "b64url"]
+__all__ = ["b64url", "decode_request_object", "fetch_request_uri"]

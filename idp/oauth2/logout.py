@@ -131,4 +131,4 @@ def finish(frames: list[str], target: str | None, state: str | None):
     return render_template("logged_out.html", frames=[], next=None)
 
 
-__all__ = ["end_session_endpoint", "confirm", "logout_session", "urlencode", "url_for", "_"]
+__all__ = ["_", "confirm", "end_session_endpoint", "logout_session", "url_for", "urlencode"]

@@ -11,8 +11,7 @@ from flask import current_app, jsonify, request
 
 from .. import audit
 from ..client_mixin import hash_secret
-from ..clients import ClientMetadataError, client_view, create_client, get_client, \
-    validate_metadata
+from ..clients import ClientMetadataError, client_view, create_client, get_client, validate_metadata
 from ..crypto import equal, random_token
 from ..extensions import db
 

@@ -12,8 +12,7 @@ import time
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
-from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import current_app
@@ -76,7 +75,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 class PKCE(CodeChallenge):
     """PKCE at the token endpoint: S256 only, and no verifier without a challenge (downgrade)."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ("S256",)
 
     def get_authorization_code_challenge(self, authorization_code):
         return authorization_code.get("code_challenge")
@@ -145,7 +144,7 @@ class RefreshRow:
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):

@@ -36,8 +36,14 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from idp import create_app
 from tests.conftest import ISSUER, base_config
-from tests.helpers import (authorize_params, full_login, get_code, pkce_pair, query_of,
-                           register_client)
+from tests.helpers import (
+    authorize_params,
+    full_login,
+    get_code,
+    pkce_pair,
+    query_of,
+    register_client,
+)
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,

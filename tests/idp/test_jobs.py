@@ -26,10 +26,10 @@ def test_backchannel_logout_waits_in_the_queue_until_a_worker_delivers_it(make_a
         result = app.test_cli_runner().invoke(args=["jobs", "worker", "--burst"])
         assert result.exit_code == 0, result.output
         # The first attempt failed; RQ scheduled a retry that a later worker run delivers.
-        from idp import jobs
-
         from rq import Queue
         from rq.registry import ScheduledJobRegistry
+
+        from idp import jobs
 
         connection = jobs.rq_connection(app)
         registry = ScheduledJobRegistry(queue=Queue(jobs.QUEUE, connection=connection))

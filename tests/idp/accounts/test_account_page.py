@@ -17,8 +17,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.helpers import (authorize_params, csrf_token, full_login, login, query_of,
-                           register_client)
+from tests.helpers import authorize_params, csrf_token, full_login, login, query_of, register_client
 
 
 def _rows(page_html: str) -> list[str]:

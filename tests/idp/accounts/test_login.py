@@ -14,8 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (CITIZEN_PASSWORD, CITIZEN_PID, authorize_params, csrf_token, login,
-                           query_of, register_client)
+from tests.helpers import (
+    CITIZEN_PASSWORD,
+    CITIZEN_PID,
+    authorize_params,
+    csrf_token,
+    login,
+    query_of,
+    register_client,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 VI_CATALOGUE = ROOT / "idp" / "translations" / "vi" / "LC_MESSAGES" / "messages.mo"

@@ -29,8 +29,15 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.conftest import ISSUER
-from tests.helpers import (authorize_params, csrf_token, exchange, login, pkce_pair, query_of,
-                           register_client)
+from tests.helpers import (
+    authorize_params,
+    csrf_token,
+    exchange,
+    login,
+    pkce_pair,
+    query_of,
+    register_client,
+)
 
 RP_ID = "127.0.0.1"  # host of ISSUER (WEBAUTHN_RP_ID unset)
 ORIGIN = ISSUER

@@ -12,8 +12,7 @@ import pyotp
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.helpers import (authorize_params, csrf_token, full_login, login, query_of,
-                           register_client)
+from tests.helpers import authorize_params, csrf_token, full_login, login, query_of, register_client
 
 WRONG_CODE = "000000"
 

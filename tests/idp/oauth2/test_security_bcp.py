@@ -17,9 +17,19 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.conftest import ISSUER
-from tests.helpers import (CITIZEN_PASSWORD, CITIZEN_PID, authorize_params, csrf_token, exchange,
-                           full_login, get_code, login, pkce_pair, query_of,
-                           register_client)
+from tests.helpers import (
+    CITIZEN_PASSWORD,
+    CITIZEN_PID,
+    authorize_params,
+    csrf_token,
+    exchange,
+    full_login,
+    get_code,
+    login,
+    pkce_pair,
+    query_of,
+    register_client,
+)
 
 EVIL = "https://evil.example.com/cb"
 
