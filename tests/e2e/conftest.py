@@ -3,8 +3,8 @@ logout receiver, so that off-the-shelf relying-party libraries talk to it over H
 
 The server runs with IDP_ENV=development (open registration, http on loopback, loopback fetches
 for back-channel logout). It gets its own SQLite file unless TEST_DATABASE_URL is set (CI's
-PostgreSQL); then the shared database is migrated, emptied and seeded here, so nothing depends
-on what earlier tests left behind. The fixture is package-scoped: it stops before any test
+PostgreSQL); then the shared database is migrated, emptied and seeded here (and a real Redis,
+TEST_REDIS_URL, flushed), so nothing depends on what earlier tests left behind. The fixture is package-scoped: it stops before any test
 outside tests/e2e/ runs, so the other tests' schema resets never race with this process.
 """
 
@@ -96,11 +96,13 @@ def _empty_shared_stores(env: dict) -> None:
         pool.disconnect()
 
 
-def _wait_healthy(proc: subprocess.Popen, issuer: str, log: Path) -> None:
+def _wait_healthy(procs: list[subprocess.Popen], issuer: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the IdP exited with {proc.returncode} at start:\n{log.read_text()}")
+        for proc in procs:
+            if proc.poll() is not None:
+                pytest.fail(f"{proc.args[2]} exited with {proc.returncode} at start:\n"
+                            f"{log.read_text()}")
         try:
             if requests.get(f"{issuer}/healthz", timeout=2).status_code == 200:
                 return
@@ -121,31 +123,39 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """Start a long-running process in its own process group, appending to the log."""
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(args)}\n")
+        out.flush()
+        return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
 @pytest.fixture(scope="package")
 def idp_server(tmp_path_factory) -> IdPServer:
-    """The IdP under gunicorn on a free loopback port, migrated and seeded (demo citizen)."""
+    """The IdP under gunicorn on a free loopback port, migrated and seeded (demo citizen).
+    With a real Redis, back-channel logout jobs go to RQ, so a job worker runs beside it as
+    in production; with the embedded stand-in the web process runs them in threads."""
     tmp = tmp_path_factory.mktemp("e2e-idp")
     port = _free_port()
     env = _server_env(tmp, port)
     log = tmp / "idp.log"
     _flask(env, "db", "upgrade", log=log)
-    if os.environ.get("TEST_DATABASE_URL"):
+    if os.environ.get("TEST_DATABASE_URL") or env["REDIS_URL"]:
         _empty_shared_stores(env)
     _flask(env, "seed", log=log)
-    with log.open("a") as out:
-        out.write("$ gunicorn wsgi:app\n")
-        out.flush()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4",
-             "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
-             "--no-control-socket", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    procs = [_spawn(["gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{port}",
+                     "--access-logfile", "-", "--no-control-socket", "wsgi:app"], env, log)]
+    if env["REDIS_URL"]:
+        procs.append(_spawn(["flask", "--app", "wsgi", "jobs", "worker"], env, log))
     server = IdPServer(issuer=env["ISSUER"], log_path=log)
     try:
-        _wait_healthy(proc, server.issuer, log)
+        _wait_healthy(procs, server.issuer, log)
         yield server
     finally:
-        _stop(proc)
+        for proc in procs:
+            _stop(proc)
 
 
 @pytest.fixture(autouse=True)
