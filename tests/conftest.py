@@ -68,12 +68,14 @@ def _dispose(app) -> None:
         pool.disconnect()
 
 
-def _clean(app) -> None:
+def _clean(app, flush_redis: bool = True) -> None:
+    """Empty every table (and Redis): each test starts from nothing but the seed."""
     with app.app_context():
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
-        app.extensions["kv"].flushdb()
+        if flush_redis:
+            app.extensions["kv"].flushdb()
         from idp import keys
 
         keys.invalidate()
@@ -118,6 +120,15 @@ def make_app(_migrated):
     yield factory
     for created_app in created:
         _dispose(created_app)
+
+
+@pytest.fixture
+def rp_server():
+    """A portal's web server on 127.0.0.1 (jwks, sector documents, logout receivers)."""
+    from tests.rp_server import RPServer
+
+    with RPServer() as server:
+        yield server
 
 
 @pytest.fixture

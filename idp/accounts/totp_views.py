@@ -15,13 +15,14 @@ from .authn import TOTP_ISSUER, recent
 from .blueprint import bp
 
 
-def _account():
+def _account_for_change(next_endpoint: str):
+    """(account, None) when the citizen signed in recently, else (None, a redirect to login)."""
     sess = sessions.current()
-    return db.session.get(Account, sess["account_id"]) if sess else None
-
-
-def _reauth(next_path: str):
-    return redirect(url_for("accounts.login", reauth=1, next=next_path))
+    if sess is None:
+        return None, redirect(url_for("accounts.login"))
+    if not recent(sess):
+        return None, redirect(url_for("accounts.login", reauth=1, next=url_for(next_endpoint)))
+    return db.session.get(Account, sess["account_id"]), None
 
 
 def _matching_step(secret: str, code: str) -> int | None:
@@ -37,11 +38,9 @@ def _matching_step(secret: str, code: str) -> int | None:
 
 @bp.route("/account/totp", methods=["GET", "POST"])
 def totp_enrol():
-    account = _account()
-    if account is None:
-        return redirect(url_for("accounts.login"))
-    if not recent(sessions.current()):
-        return _reauth(url_for("accounts.totp_enrol"))
+    account, elsewhere = _account_for_change("accounts.totp_enrol")
+    if elsewhere:
+        return elsewhere
     secret = session.get("totp_enrol") or pyotp.random_base32()
     session["totp_enrol"] = secret
     error = None
@@ -63,11 +62,9 @@ def totp_enrol():
 
 @bp.route("/account/totp/remove", methods=["POST"])
 def totp_remove():
-    account = _account()
-    if account is None:
-        return redirect(url_for("accounts.login"))
-    if not recent(sessions.current()):
-        return _reauth(url_for("accounts.account"))
+    account, elsewhere = _account_for_change("accounts.account")
+    if elsewhere:
+        return elsewhere
     account.totp_secret_encrypted = None
     db.session.commit()
     audit.record("totp.removed", account_id=account.id)

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from tests.conftest import base_config
+from tests.conftest import _clean, _dispose, base_config
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30  # gunicorn imports the app and binds; generous for a loaded CI machine
@@ -77,23 +77,12 @@ def _flask(env: dict, *args: str, log: Path) -> None:
 def _empty_shared_stores(env: dict) -> None:
     """A shared PostgreSQL/Redis holds what earlier tests left: start from empty tables."""
     from idp import create_app
-    from idp.extensions import db
 
     app = create_app({k: env[k] for k in ("IDP_ENV", "ISSUER", "DATABASE_URL", "REDIS_URL",
                                           "INSTANCE_PATH", "SECRET_KEY", "DATA_ENCRYPTION_KEY",
                                           "PAIRWISE_SECRET")})
-    with app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
-        if env["REDIS_URL"]:
-            app.extensions["kv"].flushdb()
-        db.session.remove()
-        db.engine.dispose()
-    app.extensions["kv"].close()
-    pool = getattr(app.extensions["kv"], "connection_pool", None)
-    if pool is not None:
-        pool.disconnect()
+    _clean(app, flush_redis=bool(env["REDIS_URL"]))
+    _dispose(app)
 
 
 def _wait_healthy(procs: list[subprocess.Popen], issuer: str, log: Path) -> None:

@@ -10,7 +10,6 @@ from idp import create_app
 from idp.clients import ClientMetadataError, client_view, create_client, validate_metadata
 from idp.fetch import FetchError
 from tests.conftest import base_config
-from tests.rp_server import RPServer
 
 CB = "https://portal-a.example.vn/callback"
 
@@ -20,11 +19,6 @@ def conf_app(_migrated):
     """An app for validation alone (no database rows needed): cheap to share."""
     return create_app(base_config())
 
-
-@pytest.fixture
-def rp_server():
-    with RPServer() as server:
-        yield server
 
 
 def _public_jwks():

@@ -12,13 +12,6 @@ from __future__ import annotations
 import pytest
 
 from idp.fetch import FetchError, fetch, fetch_json, fetch_text, resolve_checked
-from tests.rp_server import RPServer
-
-
-@pytest.fixture
-def rp_server():
-    with RPServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -23,17 +23,11 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from idp import keys
 from tests.conftest import ISSUER
 from tests.helpers import RP, exchange, get_code, login, pkce_pair, query_of
-from tests.rp_server import RPServer
 
 CB_A = "https://portal-a.example.vn/callback"
 CB_B = "https://portal-b.example.vn/callback"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-
-@pytest.fixture
-def rp_server():
-    with RPServer() as server:
-        yield server
 
 
 @cache

@@ -18,7 +18,6 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from tests.conftest import ISSUER
 from tests.helpers import exchange, get_code, pkce_pair, query_of, register_client
-from tests.rp_server import RPServer
 
 _KEYS: dict = {}
 
@@ -30,11 +29,6 @@ def key(name: str, kind: str = "RSA"):
             ECKey.generate_key("P-256", parameters=params)
     return _KEYS[name]
 
-
-@pytest.fixture
-def rp_server():
-    with RPServer() as server:
-        yield server
 
 
 def b64(data: dict) -> str:

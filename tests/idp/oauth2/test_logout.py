@@ -20,7 +20,6 @@ from joserfc.jwk import KeySet, RSAKey
 
 from tests.conftest import ISSUER
 from tests.helpers import csrf_token, full_login, query_of, register_client
-from tests.rp_server import RPServer
 
 CB_A = "https://portal-a.example.vn/callback"
 CB_B = "https://portal-b.example.vn/callback"
@@ -29,11 +28,6 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 # Letters, digits and punctuation, as the conformance suite sends (byte for byte back).
 STATE = "aB9-._~!$'()*+,;=:@/?%&#[]{}|^`\"<> end"
 
-
-@pytest.fixture
-def rp_server():
-    with RPServer() as server:
-        yield server
 
 
 def portal(app, redirect_uri=CB_A, **metadata):
