@@ -61,7 +61,10 @@ def register(app) -> None:
     def _oauth(exc: OAuth2Error):
         if wants_json():
             return oauth_json(exc)
-        return error_page(exc.description or exc.error, exc.status_code or 400, exc.error)
+        # The description is for developers (English, protocol terms); people get plain words.
+        return error_page(_("The service that sent you here made a request we cannot accept. "
+                            "You have not been signed in. Go back to the service and try "
+                            "again."), exc.status_code or 400, exc.error)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
@@ -91,8 +94,10 @@ def register(app) -> None:
             response.status_code = exc.code or 500
             return response
         messages = {404: _("This page does not exist."),
-                    405: _("This address does not accept that kind of request.")}
-        return error_page(messages.get(exc.code, exc.name), exc.code or 500)
+                    405: _("This address does not accept that kind of request."),
+                    429: _("Too many requests. Wait a moment and try again.")}
+        default = _("We could not process this request. Go back and try again.")
+        return error_page(messages.get(exc.code, default), exc.code or 500)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -153,7 +153,7 @@ def passkey_login_verify():
         return _fail(_("The passkey could not be verified."), 401)
     account = db.session.get(Account, row.account_id)
     if account is None or not account.active:
-        return _fail(_("This account cannot sign in. Contact support."), 403)
+        return _fail(_("This account cannot sign in. Ask at your commune police station."), 403)
     row.sign_count = verified.new_sign_count
     row.last_used_at = utcnow()
     db.session.commit()

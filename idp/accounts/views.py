@@ -24,7 +24,7 @@ LOGIN_MESSAGES = {
     "locked": lambda: _("Too many failed attempts. This account is locked for a while; "
                         "try again later."),
     "throttled": lambda: _("Too many failed attempts from this network. Try again later."),
-    "inactive": lambda: _("This account cannot sign in. Contact support."),
+    "inactive": lambda: _("This account cannot sign in. Ask at your commune police station."),
 }
 
 

@@ -7,9 +7,10 @@
   function post(url, body) {
     return fetch(url, { method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.value : "" },
-      body: body ? JSON.stringify(body) : "{}" }).then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.message || "error"); return j; }); });
+      body: body ? JSON.stringify(body) : "{}" }).then(function (r) { return r.json().then(function (j) { if (!r.ok) { var err = new Error("failed"); err.serverMessage = j.message; throw err; } return j; }); });
   }
-  function say(text) { var s = document.getElementById("passkey-status"); if (s) s.textContent = text; }
+  // Browser errors (a cancelled prompt, say) are English and technical: show our own words.
+  function say(text) { var s = document.getElementById("passkey-status"); if (s) s.textContent = text || (s && s.dataset.failed) || ""; }
   var login = document.getElementById("passkey-login");
   if (login) {
     document.getElementById("passkey-area").hidden = false;
@@ -19,7 +20,7 @@
         return navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(opts) });
       }).then(function (cred) {
         return post("/login/passkey/verify" + (ia ? "?interaction=" + encodeURIComponent(ia) : ""), cred.toJSON());
-      }).then(function (res) { window.location = res.next; }).catch(function (e) { say(e.message); });
+      }).then(function (res) { window.location = res.next; }).catch(function (e) { say(e.serverMessage); });
     });
   }
   var reg = document.getElementById("passkey-register");
@@ -29,7 +30,7 @@
       post("/account/passkeys/options").then(function (opts) {
         return navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(opts) });
       }).then(function (cred) { return post("/account/passkeys/verify", cred.toJSON()); })
-        .then(function () { window.location.reload(); }).catch(function (e) { say(e.message); });
+        .then(function () { window.location.reload(); }).catch(function (e) { say(e.serverMessage); });
     });
   }
 })();
