@@ -5,9 +5,19 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template, request, session
+from sqlalchemy import event
 
 from . import errors, security, sessions, settings, store
 from .extensions import babel, csrf, db, migrate
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    """The embedded database: write-ahead log, fsync at checkpoints, wait instead of failing."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
 
 
 def select_locale() -> str:
@@ -38,6 +48,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     db.init_app(app)
+    if conf["DATABASE_URL"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(__import__("pathlib").Path(__file__).resolve()
                                             .parent.parent / "migrations"))
     babel.init_app(app, locale_selector=select_locale)

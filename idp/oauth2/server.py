@@ -113,12 +113,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return account if account and account.active else None
 
     def revoke_old_credential(self, refresh_token):
-        # Atomic claim: of two concurrent uses of one token only one may succeed; the loser
-        # is a reuse and revokes the family, including what the winner was just issued.
-        if not tokens.mark_refresh_used(refresh_token.row.token_hash):
-            tokens.revoke_grant(refresh_token.row.grant_id, reason="refresh_reuse")
-            db.session.commit()
-            raise InvalidGrantError("refresh token was already used")
+        pass  # _save_token claimed the old token in the transaction that stored the new one
 
 
 class RefreshRow:
@@ -215,6 +210,13 @@ def _save_token(token: dict, request) -> None:
         row = request.refresh_token.row
         context = dict(row.context)
         grant_id = row.grant_id
+        # Atomic claim, in the same transaction as its successor: of two concurrent uses of
+        # one token only one wins; the loser is a reuse and revokes the whole family.
+        if not tokens.mark_refresh_used(row.token_hash, commit=False):
+            db.session.rollback()
+            tokens.revoke_grant(grant_id, reason="refresh_reuse")
+            db.session.commit()
+            raise InvalidGrantError("refresh token was already used")
     else:
         context, grant_id = {}, None
     at_data = {"client_id": client.client_id, "scope": token["scope"], "grant_id": grant_id,
@@ -229,6 +231,7 @@ def _save_token(token: dict, request) -> None:
         token["refresh_token"] = tokens.issue_refresh_token(
             grant_id=grant_id, client_id=client.client_id, account_id=account.id,
             scope=token["scope"], context=context, expires_at=expires)
+    if grant_type == "refresh_token" or token.get("refresh_token"):
         db.session.commit()
     if account is not None and "openid" in token["scope"].split():
         token["id_token"] = id_token.build(

@@ -104,13 +104,14 @@ def find_refresh_token(token: str) -> RefreshToken | None:
     return db.session.get(RefreshToken, sha256_b64(token))
 
 
-def mark_refresh_used(token_hash: str) -> bool:
+def mark_refresh_used(token_hash: str, commit: bool = True) -> bool:
     result = db.session.execute(
         db.update(RefreshToken)
         .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
                RefreshToken.revoked_at.is_(None))
         .values(used_at=utcnow()))
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return result.rowcount == 1
 
 
