@@ -383,9 +383,37 @@ function procSample(pid) {
   }
 }
 
+// --infra-pids are roots: their descendants at sampling time count too (PostgreSQL forks a
+// backend per connection, possibly during the run; one that appears mid-window counts whole).
+function descendantsOf(roots) {
+  const children = new Map();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const out = new Set();
+  const todo = [...roots];
+  while (todo.length) {
+    const p = todo.pop();
+    if (out.has(p)) continue;
+    out.add(p);
+    todo.push(...(children.get(p) || []));
+  }
+  return [...out];
+}
+
 function procAll() {
   const out = {};
-  for (const pid of [...PIDS, ...INFRA_PIDS]) out[pid] = procSample(pid);
+  const infra = INFRA_PIDS.length ? descendantsOf(INFRA_PIDS) : [];
+  for (const pid of [...PIDS, ...infra]) out[pid] = procSample(pid);
+  out.infraPids = infra;
   return out;
 }
 
@@ -504,10 +532,10 @@ async function main() {
 
   const server = {};
   const infra = {};
-  for (const pid of INFRA_PIDS) {
+  for (const pid of procAfter.infraPids) {
     const a = procBefore?.[pid];
     const b = procAfter[pid];
-    infra[pid] = a && b ? +(b.cpu_s - a.cpu_s).toFixed(2) : null;
+    if (b) infra[pid] = +(b.cpu_s - (a ? a.cpu_s : 0)).toFixed(2);
   }
   const infraCpu = Object.values(infra).reduce((s, v) => s + (v || 0), 0);
   for (const pid of PIDS) {
