@@ -788,7 +788,8 @@ def main() -> int:
                     data["problems"].append(
                         f"{name} {scenario}: other jobs used {r['other_cpu_cores']} cores during "
                         "the runs (median); the numbers of this line are suspect")
-            save(data, args, partial=scenario != args.scenarios[-1])
+            if scenario != args.scenarios[-1]:
+                save(data, args, partial=True)
     finally:
         for name, (server, infra) in started.items():
             tail = ""

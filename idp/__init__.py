@@ -20,6 +20,13 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"pool_pre_ping": True}
+    # At least as many pooled connections as gunicorn threads, so none is opened per request.
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
+
+
 def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in settings.SUPPORTED_LOCALES:
@@ -38,7 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings.validate(conf)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=conf["DATABASE_URL"],
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(conf["DATABASE_URL"]),
         SESSION_COOKIE_NAME="idp_flow",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=conf["SECURE_COOKIES"],
