@@ -9,6 +9,7 @@ import time
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749.util import scope_to_list
+from flask import current_app
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -265,6 +266,40 @@ def get_client(client_id) -> Client | None:
     if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
         return None
     return db.session.get(Client, client_id)
+
+
+_CACHE: dict[tuple[str, str], tuple[float, Client]] = {}
+_COLUMNS = tuple(c.key for c in Client.__table__.columns)
+
+
+def get_client_cached(client_id) -> Client | None:
+    """A read-only copy of the client for the token, userinfo, revocation and introspection
+    paths, re-read after CLIENT_CACHE_SECONDS. The authorization endpoint and registration read
+    the database every time, so a removed redirect URI stops working at once; a deleted client
+    or a changed secret reaches other processes' token endpoints within that many seconds."""
+    ttl = current_app.config["CLIENT_CACHE_SECONDS"]
+    if ttl <= 0:
+        return get_client(client_id)
+    key = (current_app.config["DATABASE_URL"], client_id)
+    hit = _CACHE.get(key) if isinstance(client_id, str) else None
+    now = time.monotonic()
+    if hit and hit[0] > now:
+        return hit[1]
+    row = get_client(client_id)
+    if row is None:
+        return None  # never cache a miss: a client registered elsewhere works at once
+    copy = Client(**{name: getattr(row, name) for name in _COLUMNS})  # transient: thread-safe
+    _CACHE[key] = (now + ttl, copy)
+    return copy
+
+
+def forget_client(client_id: str | None = None) -> None:
+    """Drop one client (or all) from this process's cache after a change."""
+    if client_id is None:
+        _CACHE.clear()
+    else:
+        for key in [k for k in _CACHE if k[1] == client_id]:
+            _CACHE.pop(key, None)
 
 
 def client_view(client: Client) -> dict:

@@ -36,6 +36,7 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("ALLOW_HTTP_REDIRECT_URIS", None, _BOOL, "accept http:// redirect URIs for web clients"),
     ("SEED_DEMO", None, _BOOL, "create the demo citizen, operator and portals on `flask seed`"),
     ("SECURE_COOKIES", None, _BOOL, "mark cookies Secure (always outside development)"),
+    ("CLIENT_CACHE_SECONDS", 10, _INT, "seconds a process reuses client metadata on token paths"),
     ("AUTH_CODE_TTL", 60, _INT, "seconds an authorization code lives"),
     ("ACCESS_TOKEN_TTL", 600, _INT, "seconds an access token lives"),
     ("ID_TOKEN_TTL", 600, _INT, "seconds an ID token lives"),

@@ -77,8 +77,10 @@ def _clean(app, flush_redis: bool = True) -> None:
         if flush_redis:
             app.extensions["kv"].flushdb()
         from idp import keys
+        from idp.clients import forget_client
 
         keys.invalidate()
+        forget_client()
 
 
 _SNAPSHOT: dict = {}

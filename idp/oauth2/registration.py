@@ -11,7 +11,14 @@ from flask import current_app, jsonify, request
 
 from .. import audit
 from ..client_mixin import hash_secret
-from ..clients import ClientMetadataError, client_view, create_client, get_client, validate_metadata
+from ..clients import (
+    ClientMetadataError,
+    client_view,
+    create_client,
+    forget_client,
+    get_client,
+    validate_metadata,
+)
 from ..crypto import equal, random_token
 from ..extensions import db
 
@@ -101,6 +108,7 @@ def manage_endpoint(client_id: str):
     if request.method == "DELETE":
         db.session.delete(client)
         db.session.commit()
+        forget_client(client_id)
         audit.record("client.deleted", client_id=client_id)
         return "", 204
     data, problem = _json_body()
@@ -120,5 +128,6 @@ def manage_endpoint(client_id: str):
         issued["client_secret"] = random_token(32)
         client.secret_hash = hash_secret(issued["client_secret"])
     db.session.commit()
+    forget_client(client_id)
     audit.record("client.updated", client_id=client_id)
     return _response(client, issued, 200)

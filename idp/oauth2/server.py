@@ -19,7 +19,7 @@ from flask import current_app
 from joserfc.errors import JoseError
 
 from .. import store
-from ..clients import client_keyset, get_client
+from ..clients import client_keyset, get_client_cached
 from ..extensions import db
 from ..fetch import FetchError
 from ..models import Account
@@ -254,7 +254,7 @@ class Server(AuthorizationServer):
 
 def create_server(app) -> Server:
     server = Server()
-    server.init_app(app, query_client=get_client, save_token=_save_token)
+    server.init_app(app, query_client=get_client_cached, save_token=_save_token)
     server.register_token_generator("default", _generate_token)
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=False)])
     server.register_grant(RefreshTokenGrant)

@@ -8,7 +8,7 @@ import time
 from flask import current_app, jsonify, request
 
 from .. import keys
-from ..clients import get_client
+from ..clients import get_client_cached
 from ..extensions import db
 from ..identity import claims_for, subject_for
 from ..models import Account
@@ -51,7 +51,7 @@ def userinfo_endpoint():
     if data is None or not data.get("account_id") or \
             "openid" not in data.get("scope", "").split():
         return _challenge("invalid_token", "the access token is invalid or expired")
-    client = get_client(data["client_id"])
+    client = get_client_cached(data["client_id"])
     account = db.session.get(Account, data["account_id"])
     if client is None or account is None or not account.active:
         return _challenge("invalid_token", "the access token is invalid or expired")
