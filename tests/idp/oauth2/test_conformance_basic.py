@@ -44,7 +44,6 @@ from tests.helpers import (
     register_client,
 )
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 ERROR_PARAMS = {"error", "error_description", "error_uri", "state", "iss"}
 LONG_STATE_TAIL = "-._~"
 
@@ -226,12 +225,6 @@ def clock(monkeypatch):
     offset = {"seconds": 0.0}
     monkeypatch.setattr(time, "time", lambda: real() + offset["seconds"])
     return offset
-
-
-@pytest.fixture(params=AUTH_METHODS)
-def rp(app, request):
-    """The plan's client, registered once per client authentication method."""
-    return register_client(app, token_endpoint_auth_method=request.param)
 
 
 # -- oidcc-server, idtoken-signature, idtoken-unsigned -----------------------------------------

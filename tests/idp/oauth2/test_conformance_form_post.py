@@ -27,7 +27,6 @@ from tests.helpers import (
     register_client,
 )
 from tests.idp.oauth2.test_conformance_basic import (
-    AUTH_METHODS,
     check_callback,
     check_error_callback,
     check_id_token,
@@ -114,11 +113,6 @@ def form_post_flow(client, rp: RP, login_first: bool = True, method: str = "get"
                             access_token=tokens["access_token"])
     check_userinfo(client, tokens["access_token"], claims["sub"])
     return {"sent": sent, "fields": fields, "tokens": tokens, "id_token": claims}
-
-
-@pytest.fixture(params=AUTH_METHODS)
-def rp(app, request):
-    return register_client(app, token_endpoint_auth_method=request.param)
 
 
 # -- the happy path and the Basic modules in form_post mode -------------------------------------
