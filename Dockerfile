@@ -1,13 +1,17 @@
-# One image for the IdP (and, later, workers and the register stub). Runs as a non-root user.
+# One image for the IdP, its eKYC workers and the register stub (Tesseract for document OCR). Runs as a non-root user.
 FROM python:3.11-slim-bookworm AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/app/.venv
-RUN pip install --no-cache-dir "uv>=0.5" \
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-vie \
+ && rm -rf /var/lib/apt/lists/* \
+ && pip install --no-cache-dir "uv>=0.5" \
  && useradd --system --create-home --home-dir /home/idp --uid 10001 idp
 WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY . .
-RUN /app/.venv/bin/pybabel compile -d idp/translations >/dev/null \
+RUN uv sync --frozen --no-dev \
+ && /app/.venv/bin/pybabel compile -d idp/translations >/dev/null \
  && mkdir -p /app/instance && chown -R idp /app/instance
 USER idp
 ENV IDP_ENV=production PATH=/app/.venv/bin:$PATH

@@ -1,0 +1,1 @@
+"""Population-register stub: its own Flask app, database and port (8100)."""
