@@ -1,0 +1,1 @@
+"""eKYC onboarding: documents, cases, the decision pipeline, citizen views."""
