@@ -100,7 +100,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         store.kv().ping()
         return {"status": "ok"}
 
+    import ekyc
+
     from . import cli
 
     cli.register(app)
+    ekyc.init_app(app)  # onboarding: pages, API, register events, `flask ekyc` commands
     return app

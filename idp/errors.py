@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 # Endpoints whose clients are programs: they get JSON errors, never HTML.
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/register", "/par",
-                "/jwks", "/.well-known/", "/healthz", "/login/passkey/", "/account/passkeys/")
+                "/jwks", "/.well-known/", "/healthz", "/login/passkey/", "/account/passkeys/",
+                "/api/onboarding/", "/ekyc/register-events")
 
 
 class PageError(Exception):

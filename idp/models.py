@@ -52,7 +52,12 @@ class Account(db.Model):
     phone_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
     phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     level: Mapped[int] = mapped_column(Integer, default=1)  # eID level 1 or 2
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    # active | pending_activation (eKYC approved, no password or second factor yet) |
+    # locked (register: deceased or card revoked; an operator unlocks). Only active signs in.
+    status: Mapped[str] = mapped_column(String(24), default="active")
+    status_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    register_checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    onboarded_case_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)  # argon2id
     totp_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # refuses a replayed code
@@ -62,7 +67,12 @@ class Account(db.Model):
 
     @property
     def active(self) -> bool:
-        return self.status == "active"
+        return self.status == ACCOUNT_ACTIVE
+
+
+ACCOUNT_ACTIVE = "active"
+ACCOUNT_PENDING_ACTIVATION = "pending_activation"
+ACCOUNT_LOCKED = "locked"
 
 
 class WebAuthnCredential(db.Model):

@@ -19,6 +19,7 @@ ENVIRONMENTS = ("development", "production", "testing")
 # (name, default, parser, comment). Parsers turn environment strings into values.
 _BOOL = lambda v: str(v).strip().lower() in ("1", "true", "yes", "on")
 _INT = int
+_FLOAT = float
 _STR = str
 _LIST = lambda v: [x for x in str(v).replace(",", " ").split() if x]
 
@@ -62,6 +63,37 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("WEBAUTHN_RP_ID", "", _STR, "WebAuthn relying party id; host of ISSUER when empty"),
     ("BABEL_DEFAULT_LOCALE", "vi", _STR, "language of every page unless the user picks another"),
     ("INSTANCE_PATH", "", _STR, "folder for the SQLite file and development secrets"),
+    # eKYC onboarding (ekyc/): the population register, media, uploads, the case pipeline.
+    ("REGISTER_URL", "http://127.0.0.1:8100", _STR, "population register base URL (internal)"),
+    ("REGISTER_CLIENT_ID", "dinhdanh-idp", _STR, "our client id at the register (assertion sub)"),
+    ("REGISTER_ASSERTION_ALG", "ES256", _STR, "alg of the JWT client assertion to the register"),
+    ("REGISTER_TIMEOUT", 3.0, _FLOAT, "seconds per register request (connect, and each read)"),
+    ("REGISTER_RETRIES", 2, _INT, "extra attempts of one register call before giving up"),
+    ("REGISTER_RETRY_BACKOFF", 0.2, _FLOAT, "first in-call retry delay in seconds (doubles)"),
+    ("REGISTER_MAX_BYTES", 2 * 1024 * 1024, _INT, "largest register response body we read"),
+    ("REGISTER_BREAKER_FAILURES", 5, _INT, "consecutive failed register calls opening the breaker"),
+    ("REGISTER_BREAKER_COOLDOWN", 30, _INT, "seconds the breaker stays open before one probe"),
+    ("REGISTER_JWKS", "", _STR, "register's JWKS as JSON (tests); empty = REGISTER_URL/jwks.json"),
+    ("REGISTER_EVENT_MAX_AGE", 300, _INT, "oldest register notification (SET iat) accepted"),
+    ("EKYC_QUEUE", "ekyc", _STR, "RQ queue of the eKYC case pipeline"),
+    # skip-dev approves without any face check: development default, refused in production.
+    ("EKYC_FACE_CHECK", None, _STR, "required | skip-dev; required in production"),
+    ("EKYC_LEASE_SECONDS", 300, _INT, "seconds a worker owns a case before another may resume"),
+    ("EKYC_MAX_RUNS", 5, _INT, "processing runs of one case before it goes to an operator"),
+    ("EKYC_RETRY_BASE", 30, _INT, "first delay, s, before asking an unavailable register again"),
+    ("EKYC_RETRY_MAX", 3600, _INT, "longest delay, s, between register retries of a case"),
+    ("EKYC_SWEEP_INTERVAL", 60, _INT, "seconds between sweeps that re-queue stuck cases"),
+    ("EKYC_CASE_TTL", 24 * 3600, _INT, "seconds a citizen has to finish capturing a case"),
+    ("EKYC_CASES_PER_IP", 30, _INT, "new onboarding cases one IP address may open per window"),
+    ("EKYC_CASES_WINDOW", 3600, _INT, "seconds of the per-IP window for new onboarding cases"),
+    ("MEDIA_DIR", "", _STR, "encrypted media store folder; instance/media when empty"),
+    ("MEDIA_RETENTION_DAYS", 30, _INT, "days document and face images are kept after decision"),
+    ("UPLOAD_MAX_BYTES", 8 * 1024 * 1024, _INT, "largest accepted image upload, in bytes"),
+    ("UPLOAD_MAX_PIXELS", 40_000_000, _INT, "largest accepted image, in pixels (bomb guard)"),
+    ("UPLOAD_MIN_SIDE", 320, _INT, "smallest accepted image side, in pixels"),
+    ("SELFIE_MIN_FRAMES", 3, _INT, "fewest selfie frames accepted for one challenge"),
+    ("SELFIE_MAX_FRAMES", 12, _INT, "most selfie frames accepted for one challenge"),
+    ("CHALLENGE_TTL", 120, _INT, "seconds a liveness challenge nonce stays valid"),
 ]
 
 # Development conveniences: on by default in development/testing, refused in production.
@@ -69,6 +101,7 @@ DEV_ONLY = ("REGISTRATION_OPEN", "ALLOW_LOOPBACK_FETCH", "ALLOW_HTTP_REDIRECT_UR
 GENERATED = ("SECRET_KEY", "DATA_ENCRYPTION_KEY", "PAIRWISE_SECRET")
 
 SUPPORTED_LOCALES = ("vi", "en")
+FACE_CHECK_MODES = ("required", "skip-dev")
 SIGNING_ALGS = ("RS256", "ES256")
 
 
@@ -115,6 +148,8 @@ def load_settings(overrides: dict | None = None, environ=None) -> dict:
             conf[name] = not production
     if conf["SECURE_COOKIES"] is None:
         conf["SECURE_COOKIES"] = production
+    if conf["EKYC_FACE_CHECK"] is None:  # approving without a face check is for development
+        conf["EKYC_FACE_CHECK"] = "required" if production else "skip-dev"
     instance = Path(conf["INSTANCE_PATH"] or Path(__file__).resolve().parent.parent / "instance")
     conf["INSTANCE_PATH"] = str(instance)
     conf["GENERATED_SECRETS"] = []
@@ -127,6 +162,9 @@ def load_settings(overrides: dict | None = None, environ=None) -> dict:
     if not conf["DATABASE_URL"]:
         conf["DATABASE_URL"] = f"sqlite:///{instance / 'idp.db'}"
     conf["ISSUER"] = conf["ISSUER"].rstrip("/")
+    conf["REGISTER_URL"] = conf["REGISTER_URL"].rstrip("/")
+    if not conf["MEDIA_DIR"]:
+        conf["MEDIA_DIR"] = str(instance / "media")
     return conf
 
 
@@ -157,6 +195,7 @@ def validate(conf: dict) -> None:
         raise ConfigError("AUTH_CODE_TTL above 600 s defeats single use (RFC 6749 4.1.2)")
     if conf["BABEL_DEFAULT_LOCALE"] not in SUPPORTED_LOCALES:
         raise ConfigError(f"BABEL_DEFAULT_LOCALE must be one of {SUPPORTED_LOCALES}")
+    _validate_ekyc(conf, production)
     for name in DEV_ONLY:
         if conf[name]:
             log.warning("UNSAFE development setting %s is on (refused in production)", name)
@@ -164,3 +203,27 @@ def validate(conf: dict) -> None:
         log.warning("UNSAFE %s was generated for development; set it explicitly elsewhere", name)
     if not conf["REDIS_URL"]:
         log.warning("Using the in-process Redis stand-in: one process only, nothing survives restart")
+
+
+def _validate_ekyc(conf: dict, production: bool) -> None:
+    """eKYC settings: no approval without face evidence in production; sane limits."""
+    mode = conf["EKYC_FACE_CHECK"]
+    if mode not in FACE_CHECK_MODES:
+        raise ConfigError(f"EKYC_FACE_CHECK must be one of {FACE_CHECK_MODES}, not {mode!r}")
+    if mode == "skip-dev":
+        if production:
+            raise ConfigError("production refuses development settings: EKYC_FACE_CHECK=skip-dev")
+        log.warning("UNSAFE development setting EKYC_FACE_CHECK=skip-dev is on: onboarding cases "
+                    "are approved without a face check (refused in production)")
+    if not conf["REGISTER_URL"].startswith(("https://", "http://")):
+        raise ConfigError("REGISTER_URL must be an http(s):// URL")
+    if production and not conf["REGISTER_URL"].startswith("https://"):
+        log.warning("REGISTER_URL is plain http: only acceptable on a private, trusted network")
+    if conf["REGISTER_ASSERTION_ALG"] not in SIGNING_ALGS:
+        raise ConfigError(f"REGISTER_ASSERTION_ALG must be one of {SIGNING_ALGS}")
+    for name in ("UPLOAD_MAX_BYTES", "UPLOAD_MAX_PIXELS", "SELFIE_MAX_FRAMES", "CHALLENGE_TTL",
+                 "EKYC_LEASE_SECONDS", "MEDIA_RETENTION_DAYS", "REGISTER_BREAKER_FAILURES"):
+        if conf[name] <= 0:
+            raise ConfigError(f"{name} must be positive")
+    if not 0 < conf["SELFIE_MIN_FRAMES"] <= conf["SELFIE_MAX_FRAMES"]:
+        raise ConfigError("SELFIE_MIN_FRAMES must be between 1 and SELFIE_MAX_FRAMES")

@@ -6,10 +6,11 @@ import time
 
 import pyotp
 from flask import session
+from flask_babel import lazy_gettext as _l
 
 from .. import audit, crypto, sessions
 from ..extensions import db
-from ..models import Account
+from ..models import ACCOUNT_LOCKED, ACCOUNT_PENDING_ACTIVATION, Account
 from ..oauth2.scopes import acr_for_level
 from . import throttle
 from .passwords import hash_password, needs_rehash, verify_password
@@ -19,12 +20,23 @@ PENDING_TTL = 300  # seconds between the password and the second factor
 
 
 class LoginFailed(Exception):
-    """`code` says what the page should tell the user (no account enumeration)."""
+    """`code` says what the page should tell the user (no account enumeration); `message`,
+    when set, is a more specific translated text for that code."""
 
-    def __init__(self, code: str, retry_after: int = 0):
+    def __init__(self, code: str, retry_after: int = 0, message=None):
         super().__init__(code)
         self.code = code
         self.retry_after = retry_after
+        self.message = message
+
+
+# Why an account that is not active cannot sign in. Said only after the password matched, so
+# nobody learns an account's state from its ID number alone.
+INACTIVE_MESSAGES = {
+    ACCOUNT_PENDING_ACTIVATION: _l("This account is not activated yet. Open your registration "
+                                   "and set your password and second factor first."),
+    ACCOUNT_LOCKED: _l("This account is locked. Ask at your commune police station."),
+}
 
 
 def normalise_pid(raw: str) -> str:
@@ -51,11 +63,17 @@ def check_password(pid_raw: str, password: str) -> Account:
     ok = verify_password(account.password_hash if account else None, password or "")
     if not ok or account is None:
         throttle.record_failure(account.id if account else None)
-        audit.record("login.failure", account_id=account.id if account else None)
+        # An account waiting for activation has no password yet: the attempt is recorded as
+        # such for the audit, and the page says what it says for any wrong password.
+        pending = account is not None and account.status == ACCOUNT_PENDING_ACTIVATION
+        audit.record("login.pending_activation" if pending else "login.failure",
+                     account_id=account.id if account else None)
         raise LoginFailed("invalid")
     if not account.active:
-        audit.record("login.inactive", account_id=account.id)
-        raise LoginFailed("inactive")
+        audit.record("login.account_locked" if account.status == ACCOUNT_LOCKED
+                     else "login.inactive", account_id=account.id, status=account.status,
+                     reason=account.status_reason)
+        raise LoginFailed("inactive", message=INACTIVE_MESSAGES.get(account.status))
     throttle.record_success(account.id)
     if needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)

@@ -66,7 +66,7 @@ def login():
             account = authn.check_password(request.form.get("national_id", ""),
                                            request.form.get("password", ""))
         except authn.LoginFailed as failed:
-            error = LOGIN_MESSAGES[failed.code]()
+            error = str(failed.message) if failed.message else LOGIN_MESSAGES[failed.code]()
             status = 429 if failed.code in ("locked", "throttled") else 401
             hint = authn.normalise_pid(request.form.get("national_id", ""))
         else:

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
+from ekyc import api as ekyc_api
 from idp import create_app
 from tests.conftest import ISSUER, base_config
 from tests.helpers import (
@@ -78,6 +79,10 @@ REGISTRY = {
     "/healthz": {"invalid_request"},
     "/login/passkey/": {"passkey_failed", "invalid_request"},
     "/account/passkeys/": {"passkey_failed", "invalid_request"},
+    "/api/onboarding/v1": set(ekyc_api.ERROR_CODES),
+    # RFC 8935 2.4 error codes of the register's status-notification receiver
+    "/ekyc/register-events": {"invalid_request", "invalid_key", "invalid_issuer",
+                              "invalid_audience", "authentication_failed"},
 }
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "/', "Werkzeug Debugger",
                      "sqlalchemy.exc", "jinja2.exceptions", "raise ")

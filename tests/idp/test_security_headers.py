@@ -19,7 +19,8 @@ from tests.helpers import authorize_params, full_login, login, query_of, registe
 
 AUTH_PATHS = ("/authorize", "/login", "/consent", "/select-account", "/logout", "/account")
 WEAK_REFERRER_POLICIES = {"unsafe-url", "no-referrer-when-downgrade", "origin-when-cross-origin"}
-SAMPLE_ARGS = {"client_id": "unknown-client", "code": "en", "filename": "site.css"}
+SAMPLE_ARGS = {"client_id": "unknown-client", "code": "en", "filename": "site.css",
+               "side": "front", "case_id": "unknown-case"}
 
 
 def _csp(response) -> dict[str, list[str]]:

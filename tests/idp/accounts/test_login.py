@@ -107,12 +107,12 @@ def test_id_number_may_be_typed_with_spaces(client):
 
 
 def test_inactive_account_cannot_sign_in(app, client):
-    """An account an operator locked cannot sign in, even with the right password."""
+    """A locked account cannot sign in, even with the right password, and is told where to go."""
     pid, password = _second_citizen(app, status="locked")
     _english(client)
     response = login(client, pid=pid, password=password)
     assert response.status_code in (401, 403)
-    assert "This account cannot sign in" in _text(response)
+    assert "This account is locked. Ask at your commune police station." in _text(response)
     assert not _signed_in(client)
 
 

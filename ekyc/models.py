@@ -1,0 +1,179 @@
+"""Database models of eKYC onboarding: cases, their checks and history, media, challenges.
+
+What must survive a worker crash lives here, inside transactions: the case state, each check's
+recorded result, the worker lease. Personal data is kept encrypted (the ID number and the fields
+read from the card) or referenced (images live encrypted in the media store, `ekyc.media`);
+check details hold codes and scores, not names or numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.extensions import db
+from idp.models import new_id, utcnow
+
+
+class Case(db.Model):
+    """One onboarding attempt by one citizen, from consent to decision.
+
+    `state` follows the machine in `ekyc.cases`. `token_hash` is the hash of the bearer case
+    token shown once to the citizen's browser or app. `lease_owner`/`lease_expires_at` say
+    which worker is processing it; an expired lease means that worker died and the sweeper may
+    hand the case to another one.
+    """
+
+    __tablename__ = "ekyc_cases"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    state: Mapped[str] = mapped_column(String(24), default="created", index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="web")  # web | api | counter
+    locale: Mapped[str] = mapped_column(String(8), default="vi")
+    token_hash: Mapped[str] = mapped_column(String(64))
+    consent_version: Mapped[str] = mapped_column(String(32))
+    consent_text_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the text shown
+    consented_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    pid_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    pid_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reading_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet(JSON)
+    account_id: Mapped[str | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True, unique=True)
+    reason_codes: Mapped[list] = mapped_column(JSON, default=list)  # of the decision
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # register retries so far
+    # Runs started since the last clean stop: counts workers dying on this case one after the
+    # other (EKYC_MAX_RUNS sends it to an operator); a wait for the register resets it.
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                                index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    media_purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    checks: Mapped[list[CaseCheck]] = relationship(
+        back_populates="case", order_by="CaseCheck.id", cascade="all, delete-orphan",
+        passive_deletes=True)
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan",
+        passive_deletes=True)
+    media: Mapped[list[MediaObject]] = relationship(
+        back_populates="case", order_by="MediaObject.created_at", cascade="all, delete-orphan",
+        passive_deletes=True)
+
+    def live_media(self, kind: str | None = None) -> list[MediaObject]:
+        """Stored, not deleted media of this case (of one kind, or every kind)."""
+        return [m for m in self.media if m.deleted_at is None and
+                (kind is None or m.kind == kind or (kind == "selfie" and
+                                                    m.kind.startswith("selfie_")))]
+
+
+class CaseCheck(db.Model):
+    """The recorded result of one check of the decision policy on one case.
+
+    A check may be recorded more than once (a `pending` register lookup, then its answer); the
+    latest final row (pass, fail, review, skipped) is the one that counts. `position` is the
+    check's place in `ekyc.policy.CHECKS`. `detail` holds codes and numbers, never raw PII.
+    """
+
+    __tablename__ = "ekyc_case_checks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("ekyc_cases.id", ondelete="CASCADE"),
+                                         index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(8))  # pass|fail|review|skipped|pending|error
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    version: Mapped[str] = mapped_column(String(64), default="")
+    reason_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="checks")
+
+    @property
+    def final(self) -> bool:
+        return self.outcome in FINAL_OUTCOMES
+
+
+FINAL_OUTCOMES = ("pass", "fail", "review", "skipped")
+
+
+class CaseEvent(db.Model):
+    """One state transition of a case (its history); `actor` says who caused it."""
+
+    __tablename__ = "ekyc_case_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("ekyc_cases.id", ondelete="CASCADE"),
+                                         index=True)
+    from_state: Mapped[str] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(64), default="system")
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class MediaObject(db.Model):
+    """An image of a case in the media store: where it is, its digest, when it must go.
+
+    `kind` is front | back | portrait (cut from the card) | selfie_0..selfie_N. The bytes are
+    encrypted in the store; `sha256` is over the plaintext so tampering at rest is detected.
+    """
+
+    __tablename__ = "ekyc_media"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("ekyc_cases.id", ondelete="CASCADE"),
+                                         index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(255))  # key inside the store, not a full path
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    case: Mapped[Case] = relationship(back_populates="media")
+
+
+class Challenge(db.Model):
+    """A random liveness challenge: actions to perform, bound to a one-time nonce and deadline.
+
+    Only the nonce's hash is stored. `timestamps_ms` and `frame_count` describe the frames that
+    answered it, for the liveness check (issue 4).
+    """
+
+    __tablename__ = "ekyc_challenges"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("ekyc_cases.id", ondelete="CASCADE"),
+                                         index=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    actions: Mapped[list] = mapped_column(JSON, default=list)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    frame_count: Mapped[int] = mapped_column(Integer, default=0)
+    timestamps_ms: Mapped[list] = mapped_column(JSON, default=list)
+
+    @property
+    def used(self) -> bool:
+        return self.used_at is not None
+
+
+__all__ = ["FINAL_OUTCOMES", "Case", "CaseCheck", "CaseEvent", "Challenge", "MediaObject",
+           "new_id", "utcnow"]
