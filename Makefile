@@ -7,6 +7,7 @@ RUN := $(UV) run --frozen
 export FLASK_APP := wsgi
 HOST ?= 127.0.0.1
 IDP_PORT ?= 8000
+REGISTER_PORT ?= 8100
 
 .PHONY: help
 help: ## show this list
@@ -33,17 +34,32 @@ migrate: ## apply database migrations (DATABASE_URL, SQLite by default)
 seed: ## signing keys and the development demo accounts (refused in production)
 	$(RUN) flask seed
 
+.PHONY: register-seed
+register-seed: ## the register stub's 10,000 synthetic citizens (idempotent, ~2 s)
+	$(RUN) python -m register seed
+
 .PHONY: run
-run: install migrate seed ## serve the IdP at http://127.0.0.1:8000 with embedded defaults
+run: install migrate seed register-seed ## serve the IdP at :8000 and the register stub at :8100 (embedded defaults)
 	@echo ""
 	@echo "  DinhDanh identity provider: http://$(HOST):$(IDP_PORT)/"
 	@echo "  Discovery:   http://$(HOST):$(IDP_PORT)/.well-known/openid-configuration"
 	@echo "  Sign in at:  http://$(HOST):$(IDP_PORT)/account"
 	@echo "      citizen  ID number 001199000001  password Citizen-Demo-1"
+	@echo "  Create an electronic identity: http://$(HOST):$(IDP_PORT)/onboarding/"
+	@echo "      test card images: make demo-cards (written to instance/demo-cards/)"
+	@echo "  Population register stub: http://$(HOST):$(REGISTER_PORT)/openapi.json"
 	@echo "  Register a portal: POST http://$(HOST):$(IDP_PORT)/register (open in development)"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
-	ISSUER=$${ISSUER:-http://$(HOST):$(IDP_PORT)} $(RUN) gunicorn --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 --access-logfile - wsgi:app
+	@trap 'kill 0' EXIT; \
+	REGISTER_BASE_URL=http://$(HOST):$(REGISTER_PORT) \
+	REGISTER_TRUSTED_ISSUER=$${ISSUER:-http://$(HOST):$(IDP_PORT)} \
+	REGISTER_IDP_JWKS_URL=$${ISSUER:-http://$(HOST):$(IDP_PORT)}/jwks \
+	REGISTER_NOTIFY_URL=$${ISSUER:-http://$(HOST):$(IDP_PORT)}/ekyc/register-events \
+	$(RUN) gunicorn --bind $(HOST):$(REGISTER_PORT) --workers 1 --threads 4 'register.app:create_app()' & \
+	if [ -n "$$REDIS_URL" ]; then REGISTER_URL=http://$(HOST):$(REGISTER_PORT) $(RUN) flask ekyc worker & fi; \
+	ISSUER=$${ISSUER:-http://$(HOST):$(IDP_PORT)} REGISTER_URL=http://$(HOST):$(REGISTER_PORT) \
+	$(RUN) gunicorn --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 --access-logfile - wsgi:app
 
 .PHONY: test
 test: install ## run the whole test suite (embedded defaults, or DATABASE_URL / REDIS_URL)
@@ -51,7 +67,7 @@ test: install ## run the whole test suite (embedded defaults, or DATABASE_URL / 
 
 .PHONY: lint
 lint: ## ruff
-	$(RUN) ruff check idp tests wsgi.py
+	$(RUN) ruff check idp ekyc register bench tests wsgi.py
 
 .PHONY: bench
 bench: install ## IdP versus node oidc-provider (see bench/README.md)
@@ -59,5 +75,5 @@ bench: install ## IdP versus node oidc-provider (see bench/README.md)
 
 .PHONY: messages
 messages: ## extract UI strings and update the catalogues
-	$(RUN) pybabel extract -F babel.cfg -k _l -o idp/translations/messages.pot idp
+	$(RUN) pybabel extract -F babel.cfg -k _l -o idp/translations/messages.pot idp ekyc
 	$(RUN) pybabel update -i idp/translations/messages.pot -d idp/translations
