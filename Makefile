@@ -38,6 +38,10 @@ seed: ## signing keys and the development demo accounts (refused in production)
 register-seed: ## the register stub's 10,000 synthetic citizens (idempotent, ~2 s)
 	$(RUN) python -m register seed
 
+.PHONY: demo-cards
+demo-cards: install ## photos of synthetic ID cards (+ selfies) to try the onboarding, in instance/demo-cards/
+	$(RUN) python -m ekyc.demo_cards
+
 .PHONY: run
 run: install migrate seed register-seed ## serve the IdP at :8000 and the register stub at :8100 (embedded defaults)
 	@echo ""
