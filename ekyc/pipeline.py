@@ -144,6 +144,7 @@ class CaseEvidence:
         self._reading: dict | None = None
         self._document = None
         self._answer: VerifyAnswer | None = None
+        self._portrait_check: dict | None = None
 
     def images(self, kind: str) -> list[bytes]:
         if kind not in self._images:
@@ -199,6 +200,41 @@ class CaseEvidence:
                                             "card_issue_date") if k in fields}
             self._answer = register_client.verify(fields["national_id"], asked)
         return self._answer
+
+    def register_portrait_check(self) -> dict:
+        """Fetch the register's portrait of the card's number and compare the card's portrait
+        with it (`ekyc.document.reader.compare_register_portrait`). The comparison and its
+        finding are added to the stored reading, in the transaction that records the check.
+        Raises `RegisterUnavailable` like every register call."""
+        if self._portrait_check is not None:
+            return self._portrait_check
+        from . import register_client
+
+        national_id = self.identity_fields().get("national_id")
+        reference = register_client.portrait(national_id) if national_id else None
+        if reference is None:
+            record = {"checked": False, "why": "no register portrait"}
+        else:
+            from .document.reader import compare_register_portrait
+
+            record, findings = compare_register_portrait(self._card_portrait(), reference)
+            data = self.reading()
+            data["portrait_check"] = record
+            data["findings"] = [*(data.get("findings") or []), *(f.to_dict() for f in findings)]
+            self.case.reading_encrypted = crypto.encrypt(json.dumps(data, default=str))
+        self._portrait_check = record
+        return record
+
+    def _card_portrait(self) -> bytes | None:
+        """The portrait cropped from the card: from this run's reading, else as stored."""
+        portrait = getattr(self._document, "portrait_jpeg", None)
+        if portrait:
+            return portrait
+        stored = self.case.live_media("portrait")
+        try:
+            return media.load(stored[0]) if stored else None
+        except media.MediaError:  # unreadable: compared as "no face", an officer looks
+            return None
 
     def component(self, name: str):
         return current_app.extensions.get(name)

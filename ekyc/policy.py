@@ -1,12 +1,20 @@
 """The eKYC decision policy: ONE ordered list of checks, their reason codes, the decision rule.
 
-    quality -> document -> register -> face -> liveness -> duplicates -> decision
+    quality -> document -> register (number, fields, portrait) -> face -> liveness
+    -> duplicates -> decision
 
 Each check is a small function from the case's evidence (`Evidence`, built by
 `ekyc.pipeline`) to a `Result` with an outcome, reason code, score, threshold and version, which
 the pipeline records on the case. The rule (`decide`): any `fail` rejects, else any `review`
 sends the case to an operator, else it is approved, and never without both register checks
 passed. A check that fails stops the list (nothing is sent to the register for a forged card).
+
+`register_portrait` compares the card's portrait with the register's portrait of the number
+(the document reader's comparison, `ekyc.face` at its calibrated strict threshold): a swapped
+portrait (another person's face on the card) or a card portrait without a face goes to an
+officer. It runs after the register has confirmed the number (the portrait is only fetched
+then). Being a face comparison, it follows `EKYC_FACE_CHECK` like the slots below: under
+`skip-dev` it is run and recorded but a mismatch does not stop the case.
 
 Face match, liveness and the face-duplicate search are slots filled by issue 4: a component
 registered in `app.extensions` under `ekyc.face_matcher`, `ekyc.liveness` or
@@ -79,6 +87,16 @@ REASONS: dict[str, Reason] = {
                                       "will try again automatically."), "wait"),
     "register_error": Reason(_l("The population register could not check your card: an officer "
                                 "will look at your case."), "wait"),
+    "portrait_register_mismatch": Reason(_l("The photo on your card does not match the photo "
+                                            "the population register holds for this card: an "
+                                            "officer will check your case."), "wait"),
+    "portrait_no_face": Reason(_l("No face could be found in the photo on your card: an officer "
+                                  "will check your case."), "wait"),
+    "portrait_register_unusable": Reason(_l("The photo on your card could not be compared with "
+                                            "the population register's photo: an officer will "
+                                            "check your case."), "wait"),
+    "portrait_check_skipped": Reason(_l("Card photo check against the register not enforced "
+                                        "(development setting)."), "wait"),
     "face_check_unavailable": Reason(_l("An officer will compare your selfie with your card."),
                                      "wait"),
     "face_check_skipped": Reason(_l("Face check skipped (development setting)."), "wait"),
@@ -137,6 +155,8 @@ class Evidence(Protocol):
     def identity_sources(self) -> dict: ...
 
     def register_answer(self) -> object: ...
+
+    def register_portrait_check(self) -> dict: ...
 
     def component(self, name: str): ...
 
@@ -293,6 +313,38 @@ def register_fields_match(ev: Evidence) -> Result:
     return Result(PASS, score=score, threshold=1.0, detail=detail)
 
 
+def register_portrait(ev: Evidence) -> Result:
+    """The card's portrait is the face the register holds for this number (see the module
+    docstring). Score = face distance, threshold = the matcher's strict threshold, version =
+    the face model. A register without a portrait for the number: skipped (not checked)."""
+    from .register_client import RegisterError
+
+    try:
+        answer = ev.register_answer()
+        if not answer.has_portrait:
+            return Result(SKIPPED, detail={"checked": False, "why": "no register portrait"})
+        check = ev.register_portrait_check()
+    except RegisterError as exc:
+        return Result(REVIEW, "register_error", detail={"error": exc.code})
+    if not check.get("checked"):
+        return Result(SKIPPED, detail={"checked": False, "why": str(check.get("why"))[:64]})
+    outcome = check.get("outcome")
+    detail = {"checked": True, "outcome": outcome, "distance": check.get("distance"),
+              "provisional": check.get("provisional"), "card_face": check.get("card_face")}
+    measured = {"score": check.get("distance"), "threshold": check.get("threshold"),
+                "version": f"{check.get('model')}/{check.get('model_version')}"[:64]}
+    if outcome == "match":
+        return Result(PASS, detail=detail, **measured)
+    if ev.config["EKYC_FACE_CHECK"] == "skip-dev":
+        return Result(SKIPPED, "portrait_check_skipped", **measured,
+                      detail={**detail, "setting": "EKYC_FACE_CHECK=skip-dev"})
+    if outcome == "mismatch":
+        return Result(REVIEW, "portrait_register_mismatch", detail=detail, **measured)
+    if outcome == "no_face":
+        return Result(REVIEW, "portrait_no_face", detail=detail, **measured)
+    return Result(REVIEW, "portrait_register_unusable", detail=detail, **measured)
+
+
 def _slot(ev: Evidence, component: str, unavailable: str, skipped: str) -> Result:
     """A check issue 4 fills: delegate to the configured component, else apply EKYC_FACE_CHECK."""
     implementation = ev.component(component)
@@ -327,6 +379,7 @@ CHECKS: tuple[Check, ...] = (
     Check("document_consistency", "document", "1", document_consistency),
     Check("register_lookup", "register", "1", register_lookup),
     Check("register_fields_match", "register", "1", register_fields_match),
+    Check("register_portrait", "register", "1", register_portrait),
     Check("face_match", "face", "slot-1", face_match),
     Check("liveness", "liveness", "slot-1", liveness),
     Check("duplicate", "duplicates", "1", duplicate),

@@ -3,19 +3,26 @@
     uv run ekyc evaluate-documents DIR --json
 
 Reads `DIR/manifest.json`, reads every card with `reader.read_document` (expiry judged at the
-set's `reference_date`) and prints one JSON object:
+set's `reference_date`; the row's `register_portrait`, the register's portrait of the card's
+number, compared with the card's portrait) and prints one JSON object:
 
 - `genuine.exact_id_rate`: genuine cards whose ID number was read exactly AND whose capture
   the quality gate accepted (a capture the gate refused is not counted as read; the gate's
   refusals are reported in `genuine.gate_refused_rate`, and `genuine.exact_id_rate_ungated`
   shows the reading alone);
 - `genuine.false_reject_rate` / `genuine.review_rate`: genuine cards with a `reject` finding /
-  whose worst finding is `review` (or with no agreed ID);
+  whose worst finding is `review` (or with no agreed ID); `genuine.review_rate_without_portrait`
+  the same without the portrait findings (what the rate would be without the register
+  comparison);
+- `genuine.portrait_check`: genuine cards compared with a register portrait, how many the
+  comparison sent to review (`sent_to_review`; `only_reason` when nothing else did), their
+  distances, per face group (`east_southeast_asian`, `other`);
 - `forgeries.caught_rate`: forged cards rejected or sent to review, i.e. any finding with
-  severity reject or review, or no ID number read; per forgery type in `forgeries.by_type`,
-  with how many carried one of the expected finding codes. Forgeries that only a later stage
-  can see (a swapped portrait: the face stage, issue 4) are excluded from the rate and
-  reported in `deferred` by the stage that must catch them;
+  severity reject or review, or no ID number read, swapped portraits included; per forgery
+  type in `forgeries.by_type`, with how many carried one of the expected finding codes, and
+  swapped portraits per face group in `forgeries.swapped_portrait`. A swapped portrait without
+  a register portrait to compare (a set made without the faces data) is excluded from the
+  rate and reported in `deferred` (the face stage must catch it);
 - `quality_gate_cases`: generated captures the gate must refuse (card partly out of frame),
   kept out of the reading statistics: how many it refused;
 - `by_variation`: the same per photo variation;
@@ -39,6 +46,7 @@ from ekyc.document.imaging import ImageError
 from ekyc.document.reader import read_document
 
 _GATE = ("quality_card_not_in_frame", "quality_resolution", "quality_blur", "quality_glare")
+PORTRAIT_CODES = ("portrait_register_mismatch", "portrait_no_face", "portrait_register_unusable")
 
 
 def cpu_seconds() -> float:
@@ -63,19 +71,31 @@ def evaluate_card(folder: Path, row: dict, today: date) -> dict:
     """Read one manifest row; the outcome as a small dict."""
     front = (folder / row["front"]).read_bytes()
     back = (folder / row["back"]).read_bytes() if row.get("back") else None
+    register = (folder / row["register_portrait"]).read_bytes() \
+        if row.get("register_portrait") else None
     start = cpu_seconds()
     try:
-        reading = read_document(front, back, today=today)
+        reading = read_document(front, back, today=today, register_portrait=register)
     except ImageError as exc:
         return {"error": exc.code, "cpu": cpu_seconds() - start, "codes": [], "worst": "review",
-                "national_id": None, "gate": False}
+                "national_id": None, "gate": False, "portrait": {"checked": False}}
     cpu = cpu_seconds() - start
     codes = [f.code for f in reading.findings]
     worst = reading.worst()
+    severities = [f.severity for f in reading.findings if f.code not in PORTRAIT_CODES]
     return {"cpu": cpu, "codes": codes, "worst": worst, "national_id": reading.national_id,
             "gate": any(c in _GATE for c in codes),
             "qr": bool(reading.qr and reading.qr.get("payload")),
-            "mrz": bool(reading.mrz and reading.mrz.get("valid"))}
+            "mrz": bool(reading.mrz and reading.mrz.get("valid")),
+            "flagged_without_portrait": any(v in ("reject", "review") for v in severities),
+            "portrait": {k: reading.portrait_check.get(k)
+                         for k in ("checked", "outcome", "distance", "threshold")}}
+
+
+def _distances(values: list[float]) -> dict:
+    return {"median": _percentile(values, 0.5), "p90": _percentile(values, 0.9),
+            "min": round(min(values), 3) if values else None,
+            "max": round(max(values), 3) if values else None}
 
 
 def summarize(rows: list[dict], outcomes: list[dict]) -> dict:
@@ -85,12 +105,18 @@ def summarize(rows: list[dict], outcomes: list[dict]) -> dict:
     by_type: dict[str, Counter] = defaultdict(Counter)
     by_var: dict[str, Counter] = defaultdict(Counter)
     deferred: dict[str, Counter] = defaultdict(Counter)
+    portrait: dict[str, Counter] = defaultdict(Counter)  # genuine cards, per face group
+    portrait_distances: dict[str, list[float]] = defaultdict(list)
+    swapped: dict[str, Counter] = defaultdict(Counter)  # swapped portraits, per face group
+    swapped_distances: dict[str, list[float]] = defaultdict(list)
     genuine_codes: Counter = Counter()
     failures = []
     gate = Counter()
     for row, out in zip(rows, outcomes, strict=True):
         exact = out["national_id"] == row["national_id"]
         flagged = out["worst"] in ("reject", "review") or out["national_id"] is None
+        check = out.get("portrait") or {}
+        group = row.get("citizen_group") or "unknown"
         if row.get("purpose") == "quality_gate":
             gate["cards"] += 1
             gate["refused"] += out["gate"]
@@ -110,9 +136,22 @@ def summarize(rows: list[dict], outcomes: list[dict]) -> dict:
             genuine["gate_refused"] += out["gate"]
             genuine["reject"] += out["worst"] == "reject"
             genuine["review"] += out["worst"] != "reject" and flagged
+            no_portrait = out.get("flagged_without_portrait", flagged) or \
+                out["national_id"] is None
+            genuine["review_without_portrait"] += out["worst"] != "reject" and no_portrait
             genuine["qr_read"] += out.get("qr", False)
             genuine["mrz_valid"] += out.get("mrz", False)
             genuine_codes.update(set(out["codes"]))
+            for key in (group, "all"):
+                p = portrait[key]
+                p["cards"] += 1
+                p["checked"] += bool(check.get("checked"))
+                sent = any(c in PORTRAIT_CODES for c in out["codes"])
+                p["sent_to_review"] += sent
+                p["only_reason"] += sent and not no_portrait
+                p["no_face"] += check.get("outcome") in ("no_face", "register_no_face")
+                if check.get("distance") is not None:
+                    portrait_distances[key].append(check["distance"])
             var["genuine"] += 1
             var["exact"] += exact and not out["gate"]
             var["flagged"] += flagged
@@ -128,13 +167,26 @@ def summarize(rows: list[dict], outcomes: list[dict]) -> dict:
             t["cards"] += 1
             t["caught"] += flagged
             t["expected_code"] += any(c in out["codes"] for c in row.get("expected_codes", []))
+            if row["forgery"] == "swapped_portrait":
+                key = f"{group} -> {row.get('swap_group') or 'unknown'}"
+                for k in (key, "all"):
+                    swapped[k]["cards"] += 1
+                    swapped[k]["caught"] += flagged
+                    swapped[k]["portrait_finding"] += any(c in PORTRAIT_CODES
+                                                          for c in out["codes"])
+                    swapped[k]["checked"] += bool(check.get("checked"))
+                    if check.get("distance") is not None:
+                        swapped_distances[k].append(check["distance"])
             var["forged"] += 1
             var["caught"] += flagged
             if not flagged:
                 failures.append({"front": row.get("front"), "variation": row["variation"],
-                                 "forgery": row["forgery"], "codes": out["codes"]})
+                                 "forgery": row["forgery"], "codes": out["codes"],
+                                 **({"portrait": check} if check.get("checked") else {})})
     cpu = [o["cpu"] for o in outcomes]
     n = genuine["cards"]
+    thresholds = {o["portrait"]["threshold"] for o in outcomes
+                  if (o.get("portrait") or {}).get("threshold") is not None}
     return {
         "cards": len(rows),
         "genuine": {
@@ -144,8 +196,17 @@ def summarize(rows: list[dict], outcomes: list[dict]) -> dict:
             "gate_refused_rate": _rate(genuine["gate_refused"], n),
             "false_reject_rate": _rate(genuine["reject"], n),
             "review_rate": _rate(genuine["review"], n),
+            "review_rate_without_portrait": _rate(genuine["review_without_portrait"], n),
             "qr_read_rate": _rate(genuine["qr_read"], n),
             "mrz_valid_rate": _rate(genuine["mrz_valid"], n),
+            "portrait_check": {
+                "threshold": sorted(thresholds),
+                **{k: {"cards": v["cards"], "checked": v["checked"],
+                       "sent_to_review": v["sent_to_review"],
+                       "sent_to_review_rate": _rate(v["sent_to_review"], v["checked"]),
+                       "only_reason": v["only_reason"], "no_face": v["no_face"],
+                       "distance": _distances(portrait_distances[k])}
+                   for k, v in sorted(portrait.items())}},
             "finding_codes": dict(genuine_codes.most_common()),
         },
         "forgeries": {
@@ -154,10 +215,16 @@ def summarize(rows: list[dict], outcomes: list[dict]) -> dict:
             "by_type": {k: {"cards": v["cards"], "caught_rate": _rate(v["caught"], v["cards"]),
                             "expected_code_rate": _rate(v["expected_code"], v["cards"])}
                         for k, v in sorted(by_type.items())},
+            "swapped_portrait": {k: {"cards": v["cards"], "checked": v["checked"],
+                                     "caught_rate": _rate(v["caught"], v["cards"]),
+                                     "portrait_finding_rate": _rate(v["portrait_finding"],
+                                                                    v["cards"]),
+                                     "distance": _distances(swapped_distances[k])}
+                                 for k, v in sorted(swapped.items())},
         },
         "deferred": {k: {"cards": v["cards"], "stage": "face",
-                         "note": "not visible to the document stage; the face stage (issue 4) "
-                                 "must catch it",
+                         "note": "no register portrait to compare with (set made without the "
+                                 "faces data): the face stage (issue 4) must catch it",
                          "flagged_by_document_stage": v["flagged_by_document_stage"],
                          "id_read_exactly": v["id_read_exactly"]}
                      for k, v in sorted(deferred.items())},
@@ -213,6 +280,12 @@ def cli_evaluate_documents(args: argparse.Namespace) -> int:
           f"gate refused: {g['gate_refused_rate']}, review: {g['review_rate']}, "
           f"reject: {g['false_reject_rate']}")
     print(f"forged cards: {f['cards']}, rejected or sent to review: {f['caught_rate']}")
+    for name, d in f["swapped_portrait"].items():
+        print(f"swapped portraits {name}: {d['cards']} cards, caught: {d['caught_rate']}")
+    p = g["portrait_check"].get("all")
+    if p:
+        print(f"genuine cards compared with the register portrait: {p['checked']}, sent to "
+              f"review by it: {p['sent_to_review']} (only reason: {p['only_reason']})")
     for name, d in report["deferred"].items():
         print(f"{name}: {d['cards']} cards, left to the {d['stage']} stage")
     print(f"CPU per card: median {report['cpu_seconds']['median']} s, "

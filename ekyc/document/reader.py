@@ -18,7 +18,15 @@
    noise of the machine-readable value (a name or address at most `_SNAP` edits away once
    diacritics are removed) is reported as that value; text clearly different is reported as
    read (the cross-check flags it); text in between is left out (`printed_raw` keeps it);
-5. portrait: the portrait region of the upright front (JPEG), with an OpenCV Haar face check;
+5. portrait: the portrait region of the upright front (JPEG). When the population register's
+   portrait of the card's number is given (`register_portrait`), the two are compared with
+   the face matcher (`ekyc.face`, dlib) at its calibrated strict threshold: a distance at or
+   above it (`portrait_register_mismatch`) or no face on the card (`portrait_no_face`) is a
+   `review` finding, since a swapped portrait (another person's face on a genuine-looking
+   card) is visible nowhere else on the card. The comparison (distance, threshold, model and
+   version) is recorded in `portrait_check`; without a register portrait the card is not
+   checked and says so. `compare_register_portrait` is the same comparison on its own, for a
+   pipeline that learns the number (and may ask the register) only after reading the card;
 6. `checks.cross_check` plus capture-quality findings; `national_id` is set only when two
    sources agree (QR and MRZ; the printed number corroborates or breaks a tie).
 
@@ -60,7 +68,13 @@ READER_FINDINGS: dict[str, tuple[str, str]] = {
                                 "cross-check is incomplete (retake the photo)")),
     "national_id_unconfirmed": ("review", ("the ID number could not be confirmed by two "
                                            "sources (QR, MRZ, printed)")),
-    "portrait_no_face": ("warn", "no face was detected in the card's portrait area"),
+    "portrait_no_face": ("review", ("no face was found in the card's portrait, so it could not "
+                                    "be compared with the register's portrait")),
+    "portrait_register_mismatch": ("review", ("the card's portrait does not match the "
+                                              "population register's portrait of this number "
+                                              "(another person's face?)")),
+    "portrait_register_unusable": ("review", ("the register's portrait shows no detectable "
+                                              "face: the card's portrait could not be compared")),
     "ocr_failed": ("review", "the OCR engine failed or timed out"),
 }
 
@@ -85,6 +99,7 @@ class DocumentReading:
     portrait_jpeg: bytes | None = None
     portrait_box: list[int] | None = None
     portrait_face: list[int] | None = None
+    portrait_check: dict = field(default_factory=lambda: dict(NOT_CHECKED))
     quality: dict = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     national_id: str | None = None
@@ -108,6 +123,7 @@ class DocumentReading:
             "printed_raw": self.printed_raw,
             "portrait": {"box": self.portrait_box, "face": self.portrait_face,
                          "present": self.portrait_jpeg is not None},
+            "portrait_check": self.portrait_check,
             "quality": self.quality,
             "findings": [f.to_dict() for f in self.findings],
             "worst_severity": self.worst(),
@@ -557,36 +573,61 @@ def _retry_printed_id(card: np.ndarray, reading: DocumentReading, qr: QRPayload 
         reading.printed["national_id"] = reference
 
 
-# --- portrait --------------------------------------------------------------------------------
-_FACES: list = []
+# --- portrait against the register ---------------------------------------------------------
+NOT_CHECKED = {"checked": False, "why": "no register portrait given"}
+_LIMITS: dict = {}
 
 
-def _face_detector():
-    """OpenCV's Haar frontal-face cascade, or None: OpenCV 5 moved cascades out of the main
-    package (to contrib), so the check is skipped where it is not installed."""
-    if not _FACES:
-        detector = None
-        if hasattr(cv2, "CascadeClassifier") and hasattr(cv2, "data"):
-            path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
-            detector = cv2.CascadeClassifier(str(path)) if path.is_file() else None
-            if detector is not None and detector.empty():
-                detector = None
-        _FACES.append(detector)
-    return _FACES[0]
+def _limits(matcher):
+    """The matcher's calibrated thresholds (cached per model)."""
+    from ekyc.face import load_thresholds
+
+    if matcher.model not in _LIMITS:
+        _LIMITS[matcher.model] = load_thresholds(matcher.model)
+    return _LIMITS[matcher.model]
 
 
-def _face_in(portrait: np.ndarray) -> tuple[bool, list[int] | None]:
-    """(detector available, largest face box x, y, w, h in the portrait crop or None)."""
-    detector = _face_detector()
-    if detector is None:
-        return False, None
-    gray = cv2.equalizeHist(cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY))
-    faces = detector.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=4,
-                                      minSize=(portrait.shape[1] // 4, portrait.shape[1] // 4))
-    if len(faces) == 0:
-        return True, None
-    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-    return True, [int(x), int(y), int(w), int(h)]
+def compare_register_portrait(card_portrait: bytes | np.ndarray | None,
+                              register_portrait: bytes, *, matcher=None,
+                              thresholds=None) -> tuple[dict, list[Finding]]:
+    """Compare the card's portrait crop (JPEG bytes or RGB array) with the register's portrait
+    of the card's number: (record for `DocumentReading.portrait_check`, findings).
+
+    `outcome` is `match` (distance below the strict threshold), `mismatch`
+    (`portrait_register_mismatch`), `no_face` (none on the card: `portrait_no_face`) or
+    `register_no_face` (`portrait_register_unusable`); every one but `match` is a review
+    finding. The matcher defaults to `ekyc.face.default_matcher()` and its thresholds file."""
+    from ekyc.face import FaceImageError, default_matcher
+
+    matcher = matcher or default_matcher()
+    limits = thresholds or _limits(matcher)
+    record = {"checked": True, "outcome": None, "distance": None, "threshold": limits.strict,
+              "model": matcher.model.name, "model_version": matcher.model.version,
+              "provisional": limits.provisional, "card_face": None}
+    try:
+        card = matcher.encode(card_portrait) if card_portrait is not None else None
+    except FaceImageError:
+        card = None
+    if card is None:
+        record["outcome"] = "no_face"
+        return record, [_finding("portrait_no_face")]
+    record["card_face"] = list(card.box)
+    try:
+        reference = matcher.encode(register_portrait)
+    except FaceImageError as exc:
+        reference = None
+        record["register_error"] = exc.code
+    if reference is None:
+        record["outcome"] = "register_no_face"
+        return record, [_finding("portrait_register_unusable")]
+    distance = matcher.distance(card, reference)
+    record["distance"] = round(distance, 4)
+    if distance < limits.strict:
+        record["outcome"] = "match"
+        return record, []
+    record["outcome"] = "mismatch"
+    return record, [_finding("portrait_register_mismatch",
+                             f"distance {distance:.3f} >= strict {limits.strict:.3f}")]
 
 
 # --- the whole card --------------------------------------------------------------------------
@@ -606,10 +647,12 @@ def _choose_id(qr: QRPayload | None, mrz: MRZResult | None, printed: dict,
     return None
 
 
-def read_document(front: bytes, back: bytes | None = None, *,
-                  today: date | None = None) -> DocumentReading:
+def read_document(front: bytes, back: bytes | None = None, *, today: date | None = None,
+                  register_portrait: bytes | None = None) -> DocumentReading:
     """Read a card from its front photo and (optionally) its back photo. Raises
-    `ImageError` for unusable images; everything else is reported in the reading."""
+    `ImageError` for unusable images; everything else is reported in the reading.
+    `register_portrait`: the population register's portrait of the card's number, compared
+    with the card's portrait (see the module docstring, step 5)."""
     today = today or date.today()
     clock = _Clock()
     reading = DocumentReading(versions=versions())
@@ -637,10 +680,13 @@ def read_document(front: bytes, back: bytes | None = None, *,
     ok, jpeg = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, 90])
     reading.portrait_jpeg = jpeg.tobytes() if ok else None
     reading.portrait_box = [x0, y0, x1 - x0, y1 - y0]
-    detector, reading.portrait_face = _face_in(portrait)
-    if detector and reading.portrait_face is None:
-        findings.append(_finding("portrait_no_face"))
     clock.lap("portrait")
+    if register_portrait is not None:
+        reading.portrait_check, found = compare_register_portrait(reading.portrait_jpeg,
+                                                                  register_portrait)
+        reading.portrait_face = reading.portrait_check.get("card_face")
+        findings.extend(found)
+        clock.lap("portrait_check")
 
     mrz, line1_id = None, None
     if back is not None:
@@ -703,6 +749,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--portrait", metavar="FILE", help="write the portrait crop (JPEG)")
     parser.add_argument("--today", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                         help="reference date for expiry (default: today)")
+    parser.add_argument("--register-portrait", metavar="FILE", default=None,
+                        help="the register's portrait of this number, compared with the card's")
 
 
 def cli_read_document(args: argparse.Namespace) -> int:
@@ -711,7 +759,10 @@ def cli_read_document(args: argparse.Namespace) -> int:
     try:
         front = Path(args.front).read_bytes()
         back = Path(args.back).read_bytes() if args.back else None
-        reading = read_document(front, back, today=args.today)
+        register = getattr(args, "register_portrait", None)
+        reading = read_document(front, back, today=args.today,
+                                register_portrait=Path(register).read_bytes() if register
+                                else None)
     except OSError as exc:
         print(f"ekyc read-document: cannot read file: {exc.strerror}", file=sys.stderr)
         return 2

@@ -15,9 +15,15 @@ turns (also via EXIF), glare, perspective, JPEG compression, low light, noise, a
 
 Forgeries: the QR and the MRZ disagree (number, name or date of birth), a wrong MRZ check digit,
 an ID number inconsistent with the date of birth or sex (consistently on every source), an
-edited printed field, and a swapped portrait. The document stage cannot see a swapped portrait
-(it has no face model): its truth says `needs_stage: "face"` and evaluations report it
-separately; the face stage (issue 4) must catch it.
+edited printed field, and a swapped portrait (another person's face on an otherwise genuine
+card). Only a comparison with the population register's portrait of the number can see a
+swapped portrait: `generate_set` copies each citizen's register portrait into
+`DIR/register/<national_id>.jpg` (the manifest row's `register_portrait`), and for a swapped
+portrait that stays the TRUE citizen's. Swaps are between different faces-dev identities of the
+same group (`east_southeast_asian` or `other`: a forger picks a look-alike), and half of them
+are between East/Southeast Asian faces, the hard case for the dlib model (DOMAIN.md section
+5). Without the faces data there are no portraits to compare: a swapped portrait's truth then
+says `needs_stage: "face"` and evaluations report it apart.
 """
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ SET_WEIGHTS = {"none": 6, "blur": 10, "rotation": 9, "rotation_large": 8, "rot90
                "jpeg": 9, "low_light": 7, "noise": 6, "phone": 10}
 FORGERIES = ("qr_mrz_number", "qr_mrz_name", "qr_mrz_dob", "mrz_check_digit",
              "id_dob_inconsistent", "printed_field_edited", "swapped_portrait")
-# Forgeries only a later stage can detect (not counted against the document stage).
-NEEDS_STAGE = {"swapped_portrait": "face"}
+# Forgeries the document stage can only detect with the register's portrait; without one (no
+# faces data) they are left to the face stage and not counted against the document stage.
+NEEDS_REGISTER_PORTRAIT = {"swapped_portrait": "face"}
+ASIAN = "east_southeast_asian"
 # What the document reader is expected to report for each forgery (any one of the codes).
 EXPECTED_CODES = {
     "qr_mrz_number": ("qr_mrz_id_mismatch",),
@@ -66,7 +74,7 @@ EXPECTED_CODES = {
     "id_dob_inconsistent": ("id_birth_year_mismatch", "id_century_mismatch", "id_sex_mismatch"),
     "printed_field_edited": ("printed_id_mismatch", "printed_name_mismatch",
                              "printed_birth_date_mismatch"),
-    "swapped_portrait": (),
+    "swapped_portrait": ("portrait_register_mismatch", "portrait_no_face"),
 }
 
 
@@ -552,6 +560,34 @@ def _data(citizen) -> CardData:
                     expiry=citizen.card_expiry_date, old_id=citizen.old_id)
 
 
+@lru_cache(maxsize=4)
+def _groups(folder: str) -> dict[str, str]:
+    rows = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+    return {r["identity"]: r.get("group", "other") for r in rows}
+
+
+def face_group(citizen) -> str | None:
+    """The faces-dev group (`east_southeast_asian` | `other`) of the face the register holds
+    for `citizen`, or None (no portrait, or no faces data)."""
+    try:
+        from register.seed import faces_dir, portrait_identity
+    except ImportError:
+        return None
+    identity, folder = portrait_identity(citizen), faces_dir()
+    if identity is None or folder is None:
+        return None
+    return _groups(str(folder)).get(identity)
+
+
+def register_portrait_file(citizen) -> Path | None:
+    """The register's portrait of `citizen` (`register.seed.portrait_path`), or None."""
+    try:
+        from register.seed import portrait_path
+    except ImportError:
+        return None
+    return portrait_path(citizen)
+
+
 def _card_portrait(citizen, rng: random.Random, swap_with=None) -> tuple[Path | None, dict]:
     """A non-register image of the citizen's faces-dev identity (or of `swap_with`'s)."""
     try:
@@ -567,6 +603,7 @@ def _card_portrait(citizen, rng: random.Random, swap_with=None) -> tuple[Path | 
     choices = images[1:] or images
     file = rng.choice(choices)
     return folder / file, {"portrait": file, "portrait_identity": identity,
+                           "portrait_group": _groups(str(folder)).get(identity),
                            "portrait_is_register_image": file == who.portrait_file}
 
 
@@ -576,8 +613,9 @@ def make_card(citizen, *, variation: str | None = None, forgery: str | None = No
     """Render and "photograph" one card of `citizen` (a `register.seed.Citizen`).
 
     `variation` is one of `VARIATIONS` (None = "none"), `forgery` one of `FORGERIES` (None =
-    genuine). A swapped portrait uses `swap_with` (another citizen) when given. Returns
-    (front JPEG, back JPEG, truth dict).
+    genuine). A swapped portrait needs `swap_with`: another citizen, whose face (of another
+    faces-dev identity) is printed on `citizen`'s card. Returns (front JPEG, back JPEG, truth
+    dict).
     """
     variation = variation or "none"
     if variation not in VARIATIONS:
@@ -608,10 +646,15 @@ def make_card(citizen, *, variation: str | None = None, forgery: str | None = No
                                surname=mrz_data.family_name, given=mrz_data.given_name)
     if forgery == "mrz_check_digit":
         mrz_lines, detail["check"] = _mrz_with_bad_check(rng, mrz_lines)
+    if forgery == "swapped_portrait":
+        if swap_with is None or swap_with.national_id == citizen.national_id:
+            raise ValueError("a swapped portrait needs swap_with (another citizen)")
+        if citizen.portrait_file and swap_with.portrait_file and \
+                citizen.portrait_file.split("/")[0] == swap_with.portrait_file.split("/")[0]:
+            raise ValueError("a swapped portrait needs another person's face")
     portrait, portrait_info = _card_portrait(
         citizen, rng, swap_with if forgery == "swapped_portrait" else None)
-    if forgery == "swapped_portrait" and swap_with is None:
-        raise ValueError("a swapped portrait needs swap_with (another citizen)")
+    checkable = register_portrait_file(citizen) is not None
     front_img = render_front(printed, qr, portrait, rng)
     back_img = render_back(printed, mrz_lines, rng)
     (front, back), params = photograph(front_img, back_img, variation, rng.randrange(2**31))
@@ -622,7 +665,8 @@ def make_card(citizen, *, variation: str | None = None, forgery: str | None = No
         "forgery": forgery,
         "forgery_detail": detail,
         "expected_codes": list(EXPECTED_CODES.get(forgery, ())) if forgery else [],
-        "needs_stage": NEEDS_STAGE.get(forgery),
+        "needs_stage": None if checkable else NEEDS_REGISTER_PORTRAIT.get(forgery),
+        "citizen_group": face_group(citizen),
         "variation": variation,
         "variation_params": params,
         "qr_payload": qr_text(qr),
@@ -649,16 +693,37 @@ def _assign_variations(rng: random.Random, n: int) -> list[str]:
     return out
 
 
+def _swap_partner(rng: random.Random, citizen, candidates: list, groups: dict[str, str | None]):
+    """Another citizen whose face is of another identity in the same faces-dev group (any
+    other citizen without the faces data). `groups`: national_id -> face group."""
+    mine = citizen.portrait_file.split("/")[0] if citizen.portrait_file else None
+    others = [c for c in candidates if c.national_id != citizen.national_id
+              and (mine is None or not c.portrait_file or c.portrait_file.split("/")[0] != mine)]
+    group = groups.get(citizen.national_id)
+    same = [c for c in others if group is not None and groups.get(c.national_id) == group]
+    return rng.choice(same or others)
+
+
 def generate_set(out_dir: str | Path, n: int, forgeries: int, seed: int,
                  reference_date: date | None = None,
                  variations: list[str] | None = None,
                  gate_cases: int | None = None) -> list[dict]:
     """Write `n` cards (of which `forgeries` forged, the forgery types in turn) to `out_dir`
     with `manifest.json`: {"seed", "reference_date", "cards": [rows]}; each row has front,
-    back, national_id, genuine, forgery, variation, purpose and the truth details. Variations
-    follow `SET_WEIGHTS` unless `variations` (taken in turn) is given. `gate_cases` genuine
-    cards partly out of frame (default n // 100) are added after the n, with purpose
-    "quality_gate" (the capture gate must refuse them). Returns the rows."""
+    back, national_id, genuine, forgery, variation, purpose, `register_portrait` and the truth
+    details. Variations follow `SET_WEIGHTS` unless `variations` (taken in turn) is given.
+    `gate_cases` genuine cards partly out of frame (default n // 100) are added after the n,
+    with purpose "quality_gate" (the capture gate must refuse them). Returns the rows.
+
+    With the faces data, cards are made only for citizens who have a register portrait (so
+    every card can be checked against it; citizens repeat when n exceeds them), and each
+    citizen's register portrait is copied to `register/<national_id>.jpg`. A row's
+    `register_portrait` (relative path) is what the register returns for the card's number:
+    the citizen's portrait, absent when the citizen has none or the card's number is not the
+    citizen's (the `id_dob_inconsistent` forgery prints a number the register does not know).
+    A swapped portrait shows another identity of the same group; every second one is moved
+    to an East/Southeast Asian citizen (the hard case; one not otherwise in the set while
+    there are some)."""
     from register.seed import REFERENCE_DATE, synthetic_citizens
 
     if not 0 <= forgeries <= n:
@@ -667,11 +732,22 @@ def generate_set(out_dir: str | Path, n: int, forgeries: int, seed: int,
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     people = [c for c in synthetic_citizens(max(400, n * 2)) if c.status == "alive"]
-    with_face = [c for c in people if c.portrait_file]
-    pool = with_face if len(with_face) >= n else people
+    with_face = [c for c in people if register_portrait_file(c) is not None]
+    pool = with_face or people
+    groups = {c.national_id: face_group(c) for c in pool}
     chosen = rng.sample(pool, n) if len(pool) >= n else [pool[i % len(pool)] for i in range(n)]
     given_pool = sorted({c.given_name.split()[-1] for c in people})
-    forged = set(rng.sample(range(n), forgeries))
+    forged = sorted(rng.sample(range(n), forgeries))
+    kinds = {i: FORGERIES[k % len(FORGERIES)] for k, i in enumerate(forged)}
+    used = {c.national_id for c in chosen}
+    asian = [c for c in with_face if groups[c.national_id] == ASIAN]
+    spare_asian = [c for c in asian if c.national_id not in used]
+    swaps = [i for i in forged if kinds[i] == "swapped_portrait"]
+    for j, i in enumerate(swaps):
+        if j % 2 == 0 and groups[chosen[i].national_id] != ASIAN and asian:
+            # An unused citizen while there are some, else one who also has a genuine card.
+            chosen[i] = spare_asian.pop(rng.randrange(len(spare_asian))) if spare_asian \
+                else rng.choice(asian)
     if variations:
         unknown = set(variations) - set(VARIATIONS)
         if unknown:
@@ -683,20 +759,29 @@ def generate_set(out_dir: str | Path, n: int, forgeries: int, seed: int,
     extra = rng.sample(pool, gate_cases) if len(pool) >= gate_cases else pool[:gate_cases]
     chosen = list(chosen) + list(extra)
     variations = list(variations) + ["out_of_frame"] * len(extra)
-    rows, k = [], 0
+    register_dir = out / "register"
+    rows = []
     for i, citizen in enumerate(chosen):
-        forgery = None
-        if i in forged:
-            forgery, k = FORGERIES[k % len(FORGERIES)], k + 1
-        swap = rng.choice([c for c in with_face or people if c is not citizen])
+        forgery = kinds.get(i) if i < n else None
+        swap = _swap_partner(rng, citizen, pool, groups)
         front, back, truth = make_card(citizen, variation=variations[i], forgery=forgery,
                                        seed=rng.randrange(2**31), swap_with=swap,
                                        name_pool=given_pool)
+        if forgery == "swapped_portrait":
+            truth["swap_group"] = groups.get(swap.national_id)
         stem = f"card{i:04d}"
         (out / f"{stem}_front.jpg").write_bytes(front)
         (out / f"{stem}_back.jpg").write_bytes(back)
-        rows.append({"front": f"{stem}_front.jpg", "back": f"{stem}_back.jpg",
-                     "purpose": "quality_gate" if i >= n else "reading", **truth})
+        row = {"front": f"{stem}_front.jpg", "back": f"{stem}_back.jpg",
+               "purpose": "quality_gate" if i >= n else "reading", **truth}
+        source = register_portrait_file(citizen)
+        if source is not None and truth["national_id"] == citizen.national_id:
+            register_dir.mkdir(exist_ok=True)
+            target = register_dir / f"{citizen.national_id}.jpg"
+            if not target.is_file():
+                target.write_bytes(source.read_bytes())
+            row["register_portrait"] = f"register/{target.name}"
+        rows.append(row)
     manifest = {"seed": seed, "n": n, "forgeries": forgeries, "gate_cases": gate_cases,
                 "reference_date": (reference_date or REFERENCE_DATE).isoformat(), "cards": rows}
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1),

@@ -12,6 +12,7 @@ from ekyc.models import Case, CaseCheck
 from idp import crypto
 from idp.extensions import db
 from idp.models import Account
+from register.seed import faces_dir, identity_images, portrait_identity
 from tests.ekyc.conftest import FakeReader, captured_case, reading_for, utc
 
 
@@ -58,10 +59,13 @@ def test_a_genuine_card_is_approved_and_issues_a_pending_account(ekyc_app, regis
     assert case.state == "approved", case.reason_codes
     assert [c.name for c in case.checks] == list(policy.CHECK_NAMES)  # the policy's order
     assert [c.position for c in case.checks] == list(range(len(policy.CHECKS)))
+    # The fake reading's portrait has no face: under skip-dev the register-portrait comparison
+    # is recorded but does not stop the case (without the faces data: nothing to compare).
     assert _final(case) == {"upload_quality": "pass", "document_read": "pass",
                             "document_consistency": "pass", "register_lookup": "pass",
-                            "register_fields_match": "pass", "face_match": "skipped",
-                            "liveness": "skipped", "duplicate": "skipped"}
+                            "register_fields_match": "pass", "register_portrait": "skipped",
+                            "face_match": "skipped", "liveness": "skipped",
+                            "duplicate": "skipped"}
     assert all(c.version for c in case.checks)
     assert next(c for c in case.checks if c.name == "document_read").version == "test-1"
     match = next(c for c in case.checks if c.name == "register_fields_match")
@@ -207,7 +211,8 @@ def test_a_worker_killed_mid_case_is_resumed_and_issues_exactly_one_account(
     case = _submit(app, reader, *captured_case(app))
     assert case.state == "processing" and case.lease_owner is not None
     assert list(_final(case)) == ["upload_quality", "document_read", "document_consistency",
-                                  "register_lookup", "register_fields_match"]
+                                  "register_lookup", "register_fields_match",
+                                  "register_portrait"]
     assert _accounts(app, citizens[5].national_id) == []
     with app.app_context():
         assert tasks.requeue_stuck() == []  # its lease is still live: nobody steals it
@@ -378,3 +383,128 @@ def test_a_long_register_outage_is_not_mistaken_for_a_crashing_case(ekyc_app, re
     with app.app_context():
         tasks.run_due(now=utc(days=2))
     assert _case(app, case.id).state == "approved"
+
+
+# -- the card's portrait against the register's -------------------------------------------------
+
+needs_faces = pytest.mark.skipif(faces_dir() is None,
+                                 reason="faces-dev test data not found (set EKYC_TEST_DATA)")
+
+
+def _passing_face_components(app) -> None:
+    """Selfie match, liveness and face index (issue 4) stand-ins that pass, so that only the
+    register-portrait comparison can stop a case."""
+    for name in ("ekyc.face_matcher", "ekyc.liveness", "ekyc.face_index"):
+        app.extensions[name] = lambda _ev: policy.Result("pass", score=0.1, threshold=0.4,
+                                                         version="test")
+
+
+def _portrait_check(case):
+    return next(c for c in case.checks if c.name == "register_portrait")
+
+
+@needs_faces
+def test_a_swapped_portrait_goes_to_an_officer_with_its_reason(ekyc_app, register_stub,
+                                                               citizens):
+    """The real reader on a generated card that shows another (East/Southeast Asian) person's
+    face: the pipeline fetches the register's portrait and the case goes to review."""
+    from ekyc.document import synth
+
+    app = ekyc_app(EKYC_FACE_CHECK="required")
+    stub = register_stub(app)
+    _passing_face_components(app)
+    citizen = citizens[1]
+    assert synth.face_group(citizen) == synth.face_group(citizens[2]) == "east_southeast_asian"
+    front, back, truth = synth.make_card(citizen, forgery="swapped_portrait",
+                                         swap_with=citizens[2], seed=7)
+    assert truth["portrait_identity"] != portrait_identity(citizen)
+    case_id, token = _case_with_images(app, front, back)
+    app.extensions.pop("ekyc.reader", None)
+    with app.app_context():
+        service.submit(service.open_case(case_id, token))
+        view = service.status_view(db.session.get(Case, case_id), "en")
+        reading = json.loads(crypto.decrypt(db.session.get(Case, case_id).reading_encrypted))
+    case = _case(app, case_id)
+    assert case.state == "needs_review" and case.reason_codes == ["portrait_register_mismatch"]
+    check = _portrait_check(case)
+    assert (check.outcome, check.reason_code) == ("review", "portrait_register_mismatch")
+    assert check.score >= check.threshold > 0 and check.version.startswith("dlib-resnet-v1/")
+    assert check.detail["outcome"] == "mismatch"
+    assert stub.calls(f"/v1/citizens/{citizen.national_id}/portrait") == 1
+    assert reading["portrait_check"]["outcome"] == "mismatch"  # kept with the reading
+    assert {"code": "portrait_register_mismatch", "severity": "review"}.items() <= \
+        reading["findings"][-1].items()
+    assert view["next"] == "wait"
+    assert "does not match the photo the population register holds" in \
+        view["reasons"][0]["message"]
+    assert _accounts(app, citizen.national_id) == []
+
+
+def _reading_with_portrait(citizen, face_file: str):
+    reading = reading_for(citizen)
+    reading.portrait_jpeg = (faces_dir() / face_file).read_bytes()
+    return reading
+
+
+@needs_faces
+def test_the_card_holders_own_face_passes_and_another_face_waits_for_an_officer(
+        ekyc_app, register_stub, citizens):
+    app = ekyc_app(EKYC_FACE_CHECK="required")
+    register_stub(app)
+    _passing_face_components(app)
+    citizen = citizens[1]
+    own = identity_images(portrait_identity(citizen))[1]  # not the register's own photo
+    case = _submit(app, FakeReader(_reading_with_portrait(citizen, own)), *captured_case(app))
+    assert case.state == "approved", case.reason_codes
+    check = _portrait_check(case)
+    assert check.outcome == "pass" and check.score < check.threshold
+    # Another citizen's card showing someone else's face (the first one now has an account).
+    other = identity_images(portrait_identity(citizens[2]))[1]
+    case = _submit(app, FakeReader(_reading_with_portrait(citizens[4], other)),
+                   *captured_case(app))
+    assert case.state == "needs_review" and case.reason_codes == ["portrait_register_mismatch"]
+
+
+@needs_faces
+def test_skip_dev_records_the_comparison_without_stopping_the_case(ekyc_app, register_stub,
+                                                                  citizens):
+    app = ekyc_app(EKYC_FACE_CHECK="skip-dev")
+    register_stub(app)
+    citizen = citizens[3]
+    other = identity_images(portrait_identity(citizens[4]))[1]
+    case = _submit(app, FakeReader(_reading_with_portrait(citizen, other)), *captured_case(app))
+    assert case.state == "approved"
+    check = _portrait_check(case)
+    assert (check.outcome, check.reason_code) == ("skipped", "portrait_check_skipped")
+    assert check.score >= check.threshold and check.detail["outcome"] == "mismatch"
+
+
+@needs_faces
+def test_register_down_while_fetching_the_portrait_the_case_waits(ekyc_app, register_stub,
+                                                                  citizens, monkeypatch):
+    from ekyc import register_client
+
+    app = ekyc_app(EKYC_FACE_CHECK="required")
+    register_stub(app)
+    _passing_face_components(app)
+    citizen = citizens[2]
+    real = register_client.portrait
+    calls = []
+
+    def down_once(national_id, **kwargs):
+        calls.append(national_id)
+        if len(calls) == 1:
+            raise register_client.RegisterUnavailable("status 503")
+        return real(national_id, **kwargs)
+
+    monkeypatch.setattr(register_client, "portrait", down_once)
+    own = identity_images(portrait_identity(citizen))[1]
+    reader = FakeReader(_reading_with_portrait(citizen, own))
+    case = _submit(app, reader, *captured_case(app))
+    assert case.state == "waiting_register"
+    assert [c.outcome for c in case.checks if c.name == "register_portrait"] == ["pending"]
+    with app.app_context():
+        assert tasks.run_due(now=case.next_attempt_at) == 1
+    case = _case(app, case.id)
+    assert case.state == "approved" and _final(case)["register_portrait"] == "pass"
+    assert reader.calls == 1 and calls == [citizen.national_id] * 2

@@ -19,8 +19,8 @@ from tests.idp.test_settings import PRODUCTION
 
 def test_the_checks_run_in_the_order_of_the_policy():
     assert policy.CHECK_NAMES == ("upload_quality", "document_read", "document_consistency",
-                                  "register_lookup", "register_fields_match", "face_match",
-                                  "liveness", "duplicate")
+                                  "register_lookup", "register_fields_match",
+                                  "register_portrait", "face_match", "liveness", "duplicate")
     stages = [c.stage for c in policy.CHECKS]
     assert stages == sorted(stages, key=["quality", "document", "register", "face", "liveness",
                                          "duplicates"].index)
@@ -155,6 +155,61 @@ def test_identity_fields_prefer_digital_sources():
                        "residence": "printed"}
 
 
+class PortraitEvidence(Evidence):
+    """The register's answer and the portrait comparison the pipeline would hand over."""
+
+    def __init__(self, has_portrait=True, check=None, mode="required", error=None):
+        super().__init__(config={"EKYC_FACE_CHECK": mode})
+        self.has_portrait, self.check, self.error = has_portrait, check, error
+        self.compared = 0
+
+    def register_answer(self):
+        from ekyc.register_client import VerifyAnswer
+
+        return VerifyAnswer(found=True, status="alive", has_portrait=self.has_portrait)
+
+    def register_portrait_check(self):
+        self.compared += 1
+        if self.error:
+            raise self.error
+        return self.check
+
+
+def _compared(outcome, distance):
+    return {"checked": True, "outcome": outcome, "distance": distance, "threshold": 0.4146,
+            "model": "dlib-resnet-v1", "model_version": "v", "provisional": True,
+            "card_face": [1, 2, 30, 30] if outcome != "no_face" else None}
+
+
+@pytest.mark.parametrize("mode, outcome, distance, result, code", [
+    ("required", "match", 0.3, PASS, None),
+    ("required", "mismatch", 0.7, REVIEW, "portrait_register_mismatch"),
+    ("required", "no_face", None, REVIEW, "portrait_no_face"),
+    ("required", "register_no_face", None, REVIEW, "portrait_register_unusable"),
+    ("skip-dev", "match", 0.3, PASS, None),
+    ("skip-dev", "mismatch", 0.7, SKIPPED, "portrait_check_skipped"),
+])
+def test_register_portrait_outcomes(mode, outcome, distance, result, code):
+    ev = PortraitEvidence(check=_compared(outcome, distance), mode=mode)
+    got = policy.register_portrait(ev)
+    assert (got.outcome, got.reason_code) == (result, code)
+    assert (got.score, got.threshold, got.version) == (distance, 0.4146, "dlib-resnet-v1/v")
+    assert got.detail["outcome"] == outcome
+
+
+def test_register_portrait_not_checked_without_a_register_portrait():
+    from ekyc.register_client import RegisterError
+
+    ev = PortraitEvidence(has_portrait=False)
+    got = policy.register_portrait(ev)
+    assert got.outcome == SKIPPED and got.detail["checked"] is False and ev.compared == 0
+    gone = PortraitEvidence(check={"checked": False, "why": "no register portrait"})
+    assert policy.register_portrait(gone).outcome == SKIPPED
+    refused = PortraitEvidence(error=RegisterError("invalid_request", 400))
+    assert (policy.register_portrait(refused).outcome,
+            policy.register_portrait(refused).reason_code) == (REVIEW, "register_error")
+
+
 @pytest.mark.parametrize("mode, outcome, reason", [
     ("required", REVIEW, "face_check_unavailable"),
     ("skip-dev", SKIPPED, "face_check_skipped"),
@@ -183,10 +238,17 @@ def test_skip_dev_is_logged_as_unsafe(caplog):
 
 
 def _decided(app, citizen):
+    """Decide a case whose card reads as `citizen`'s, with the citizen's own face as the card
+    portrait (another photo than the register's) when the faces data is there."""
     from ekyc.models import Case
     from idp.extensions import db
+    from register.seed import faces_dir, identity_images, portrait_identity
 
-    app.extensions["ekyc.reader"] = FakeReader(reading_for(citizen))
+    reading = reading_for(citizen)
+    if faces_dir() is not None and citizen.portrait_file:
+        own = identity_images(portrait_identity(citizen))[1]
+        reading.portrait_jpeg = (faces_dir() / own).read_bytes()
+    app.extensions["ekyc.reader"] = FakeReader(reading)
     case_id, token = captured_case(app)
     with app.app_context():
         service.submit(service.open_case(case_id, token))

@@ -12,6 +12,7 @@ import io
 import json
 import struct
 import zlib
+from dataclasses import replace
 from datetime import date
 
 import cv2
@@ -22,7 +23,7 @@ from PIL import Image
 from ekyc.document import ocr, synth
 from ekyc.document.imaging import ImageError, decode_image
 from ekyc.document.reader import cli_read_document, read_document
-from register.seed import REFERENCE_DATE, synthetic_citizens
+from register.seed import REFERENCE_DATE, faces_dir, portrait_path, synthetic_citizens
 
 pytestmark = pytest.mark.skipif(ocr.tesseract_version() == "unavailable",
                                 reason="Tesseract is not installed")
@@ -100,13 +101,65 @@ def test_structural_forgeries_are_rejected_not_just_reviewed(forged, forgery):
     assert forged[forgery].worst() == "reject", forged[forgery].to_dict()["findings"]
 
 
-def test_swapped_portrait_is_invisible_to_the_document_stage():
-    """The face stage must catch it (issue 4): here the card reads as consistent."""
-    reading, truth = _read(synth.make_card(CITIZENS[5], forgery="swapped_portrait",
-                                           swap_with=CITIZENS[6], seed=44))
+needs_faces = pytest.mark.skipif(faces_dir() is None,
+                                 reason="faces-dev test data not found (set EKYC_TEST_DATA)")
+PORTRAIT_CODES = {"portrait_register_mismatch", "portrait_no_face", "portrait_register_unusable"}
+
+
+def _register(citizen) -> bytes:
+    return portrait_path(citizen).read_bytes()
+
+
+@needs_faces
+def test_genuine_card_matches_the_register_portrait():
+    citizen = CITIZENS[8]
+    reading, truth = _read(synth.make_card(citizen, variation="none", seed=3),
+                           register_portrait=_register(citizen))
     assert reading.national_id == truth["national_id"]
-    assert truth["needs_stage"] == "face"
-    assert reading.portrait_jpeg
+    assert not _codes(reading), reading.to_dict()["findings"]
+    check = reading.to_dict()["portrait_check"]
+    assert check["checked"] and check["outcome"] == "match"
+    assert check["distance"] < check["threshold"]
+    assert check["model"] == "dlib-resnet-v1" and check["model_version"]
+    assert reading.portrait_face == check["card_face"] and len(reading.portrait_face) == 4
+    assert reading.timings_ms["portrait_check"] >= 0
+
+
+@needs_faces
+@pytest.mark.parametrize("index, other, seed", [(5, 6, 44), (30, 33, 47)])
+def test_swapped_portrait_is_sent_to_review(index, other, seed):
+    """Another person's face on an otherwise consistent card: only the register's portrait
+    shows it. The first swap is between two East/Southeast Asian faces, the hard case."""
+    citizen = CITIZENS[index]
+    card = synth.make_card(citizen, variation="none", forgery="swapped_portrait",
+                           swap_with=CITIZENS[other], seed=seed)
+    reading, truth = _read(card, register_portrait=_register(citizen))
+    assert truth["portrait_group"] == truth["citizen_group"]
+    assert reading.national_id == truth["national_id"]  # the card itself reads as consistent
+    assert _codes(reading) == {"portrait_register_mismatch"}, reading.to_dict()["findings"]
+    assert reading.worst() == "review"
+    check = reading.portrait_check
+    assert check["outcome"] == "mismatch" and check["distance"] >= check["threshold"]
+    unchecked, _ = _read(card)  # without the register's portrait nobody can tell
+    assert not _codes(unchecked) and unchecked.portrait_check == {
+        "checked": False, "why": "no register portrait given"}
+
+
+@needs_faces
+def test_portraits_without_a_face_cannot_be_compared_and_are_sent_to_review():
+    citizen = CITIZENS[8]
+    faceless = replace(citizen, portrait_file=None)  # the generator draws a silhouette
+    reading, _ = _read(synth.make_card(faceless, variation="none", seed=3),
+                       register_portrait=_register(citizen))
+    assert _codes(reading) == {"portrait_no_face"}, reading.to_dict()["findings"]
+    assert reading.portrait_check["outcome"] == "no_face"
+    assert reading.portrait_check["distance"] is None
+    # A register portrait in which no face is found (one of faces-dev's few such photos).
+    unusable = (faces_dir() / "Colin_Montgomerie/4.jpg").read_bytes()
+    reading, _ = _read(synth.make_card(citizen, variation="none", seed=3),
+                       register_portrait=unusable)
+    assert _codes(reading) == {"portrait_register_unusable"}
+    assert reading.portrait_check["outcome"] == "register_no_face"
 
 
 def test_card_partly_out_of_frame_is_sent_back_by_the_quality_gate():
@@ -185,7 +238,7 @@ def test_truncated_jpeg_is_a_clean_error(genuine):
 
 
 def _args(**kw):
-    base = {"front": None, "back": None, "json": True, "portrait": None,
+    base = {"front": None, "back": None, "json": True, "portrait": None, "register_portrait": None,
             "today": date(2026, 11, 1)}
     base.update(kw)
     return argparse.Namespace(**base)

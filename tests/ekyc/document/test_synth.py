@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -11,7 +12,13 @@ from PIL import Image
 from ekyc.document import idnumber, synth
 from ekyc.document.mrz import parse_mrz
 from ekyc.document.qr_payload import parse_cccd_qr
-from register.seed import faces_dir, identity_images, portrait_identity, synthetic_citizens
+from register.seed import (
+    faces_dir,
+    identity_images,
+    portrait_identity,
+    portrait_path,
+    synthetic_citizens,
+)
 
 CITIZENS = synthetic_citizens(60)
 
@@ -136,7 +143,42 @@ def test_portraits_use_a_non_register_image_and_a_swap_uses_someone_else():
     assert truth["portrait_is_register_image"] is False
     _, _, swapped = synth.make_card(citizen, forgery="swapped_portrait", swap_with=other, seed=1)
     assert swapped["portrait_identity"] == portrait_identity(other)
-    assert swapped["needs_stage"] == "face" and not swapped["genuine"]
+    assert not swapped["genuine"]
+    # The register holds the citizen's portrait: the document stage can compare, not defer.
+    assert swapped["needs_stage"] is None
+    assert swapped["expected_codes"] == ["portrait_register_mismatch", "portrait_no_face"]
+    with pytest.raises(ValueError, match="another person"):
+        synth.make_card(citizen, forgery="swapped_portrait",
+                        swap_with=replace(other, national_id="001199999999",
+                                          portrait_file=citizen.portrait_file), seed=1)
+
+
+@pytest.mark.skipif(faces_dir() is None, reason="faces-dev test data not available")
+def test_generated_set_carries_each_citizens_register_portrait(tmp_path):
+    rows = synth.generate_set(tmp_path, n=16, forgeries=14, seed=5, variations=["none"],
+                              gate_cases=0)
+    by_id = {c.national_id: c for c in synthetic_citizens(400)}
+    swaps = [r for r in rows if r["forgery"] == "swapped_portrait"]
+    assert len(swaps) == 2
+    for row in rows:
+        citizen = by_id[row["citizen_national_id"]]
+        assert citizen.portrait_file  # every card is checkable against the register
+        if row["forgery"] == "id_dob_inconsistent":  # a number the register does not know
+            assert "register_portrait" not in row
+            continue
+        assert row["register_portrait"] == f"register/{citizen.national_id}.jpg"
+        stored = (tmp_path / row["register_portrait"]).read_bytes()
+        assert stored == portrait_path(citizen).read_bytes()  # the TRUE citizen's portrait
+        if row["forgery"] == "swapped_portrait":
+            assert row["portrait_identity"] != portrait_identity(citizen)
+            assert row["portrait_group"] == row["citizen_group"] == row["swap_group"]
+            assert row["needs_stage"] is None
+        else:
+            assert row["portrait_identity"] == portrait_identity(citizen)
+    # The first swap goes to an East/Southeast Asian citizen: the hard case for the model.
+    assert swaps[0]["citizen_group"] == "east_southeast_asian"
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["cards"] == rows
 
 
 def test_generate_set_writes_images_and_a_manifest(tmp_path):

@@ -1,0 +1,1 @@
+"""Tests of `ekyc.face` (the face matcher, its thresholds and their calibration)."""
