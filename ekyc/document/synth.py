@@ -46,6 +46,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ekyc.document.imaging import BACK_REGIONS, CARD_H, CARD_W, FRONT_REGIONS
 from ekyc.document.mrz import compose_vn_td1, transliterate
+from ekyc.document.reader import distance
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 OCRB_FONT = Path("/usr/share/fonts/opentype/ocr-b/OCRB.otf")
@@ -341,20 +342,9 @@ def _renamed(rng: random.Random, data: CardData, pool: list[str]) -> CardData:
     diacritics, where the MRZ compares)."""
     parts = data.given_name.split()
     old = transliterate(parts[-1])
-    choices = [g for g in pool if _distance(transliterate(g), old) >= 2]
+    choices = [g for g in pool if distance(transliterate(g), old) >= 2]
     given = " ".join(parts[:-1] + [rng.choice(choices)])
     return replace(data, given_name=given, full_name=f"{data.family_name} {given}")
-
-
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def _edit_printed(rng: random.Random, data: CardData, pool: list[str]) -> tuple[CardData, str]:
