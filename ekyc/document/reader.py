@@ -633,7 +633,14 @@ def compare_register_portrait(card_portrait: bytes | np.ndarray | None,
 # --- the whole card --------------------------------------------------------------------------
 def _choose_id(qr: QRPayload | None, mrz: MRZResult | None, printed: dict,
                line1_id: str | None = None) -> str | None:
-    """The number two sources agree on (QR, MRZ line 1 with its two check digits, printed)."""
+    """The number two sources agree on (QR, MRZ line 1 with its two check digits, printed).
+
+    One exception: with no QR read at all, a fully valid Vietnamese MRZ (every check digit,
+    the composite included, and every cross-check of the number against the birth date and
+    sex) is taken on its own: three check digits protect its number, while the printed text of
+    a blurred photo is the weakest source. The missing QR is a review finding whatever this
+    returns, so such a card still goes to an operator; a QR that disagrees is never overruled.
+    """
     qr_id = qr.national_id if qr else None
     mrz_id = line1_id
     if mrz is not None and mrz.checks.get("national_id") and mrz.checks.get("document_number"):
@@ -644,6 +651,8 @@ def _choose_id(qr: QRPayload | None, mrz: MRZResult | None, printed: dict,
     for candidate in (qr_id, mrz_id):
         if candidate and candidate == printed_id:
             return candidate
+    if qr is None and mrz is not None and mrz.is_vietnamese and mrz.valid and mrz_id:
+        return mrz_id
     return None
 
 

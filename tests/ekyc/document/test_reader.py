@@ -262,3 +262,25 @@ def test_command_line_reports_an_unusable_file(tmp_path, capsys):
     assert cli_read_document(_args(front=str(bad))) == 2
     assert json.loads(capsys.readouterr().out)["error"] == "not_an_image"
     assert cli_read_document(_args(front=str(tmp_path / "missing.jpg"))) == 2
+
+
+def test_without_a_qr_a_fully_valid_mrz_gives_the_number_but_never_overrules_a_qr():
+    """A blurred photo: the QR is unreadable and the printed number misread, but the MRZ holds
+    with all its check digits. The number is read from it (the missing QR still sends the case
+    to an operator); a QR that disagrees with the MRZ is never overruled."""
+    from datetime import date
+
+    from ekyc.document.mrz import compose_vn_td1, parse_mrz
+    from ekyc.document.qr_payload import parse_cccd_qr
+    from ekyc.document.reader import _choose_id
+
+    lines = compose_vn_td1(national_id="025301162864", birth=date(2001, 9, 20), sex="F",
+                           expiry=date(2041, 9, 20), surname="LÊ", given="THỊ HOA")
+    mrz = parse_mrz(lines, today=date(2026, 11, 1))
+    assert mrz.valid
+    assert _choose_id(None, mrz, {"national_id": "025301162884"}) == "025301162864"
+    other = parse_cccd_qr("025301169999||Lê Thị Hoa|20092001|Nữ|Phú Thọ|01072021")
+    assert _choose_id(other, mrz, {}) is None
+    broken = parse_mrz([lines[0], lines[1][:-1] + ("0" if lines[1][-1] != "0" else "1"),
+                        lines[2]], today=date(2026, 11, 1))
+    assert not broken.valid and _choose_id(None, broken, {}) is None
