@@ -263,7 +263,9 @@ def client_keyset(client: Client, alg: str | None = None) -> KeySet:
 
 
 def get_client(client_id) -> Client | None:
-    if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+    # Client ids are printable; a NUL byte is also one PostgreSQL text refuses outright.
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 64 \
+            or not client_id.isprintable():
         return None
     return db.session.get(Client, client_id)
 

@@ -39,9 +39,12 @@ def test_report_counts_reads_catches_and_cpu(card_set, capsys):
     assert report["genuine"]["cards"] == len(genuine) == 2
     assert report["genuine"]["exact_id_rate"] == 1.0  # clean photos: both numbers read
     forged = [r for r in rows if not r["genuine"] and not r["needs_stage"]]
-    assert report["forgeries"]["cards"] == len(forged) == 7
+    # Without the faces data there is no register portrait: the swapped portrait is deferred to
+    # the face stage and reported apart.
+    checkable = set(synth.FORGERIES) - (set() if faces_dir() else {"swapped_portrait"})
+    assert report["forgeries"]["cards"] == len(forged) == len(checkable)
     assert report["forgeries"]["caught_rate"] == 1.0
-    assert set(report["forgeries"]["by_type"]) == set(synth.FORGERIES)
+    assert set(report["forgeries"]["by_type"]) == checkable
     if faces_dir() is not None:  # with the faces data every card has a register portrait
         assert report["deferred"] == {}  # swapped portraits count in the headline rate
         swap = report["forgeries"]["swapped_portrait"]
