@@ -74,6 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.register(app)
     app.after_request(sessions.apply_cookie)
     app.after_request(security.apply_headers)
+    app.before_request(security.refuse_nul_bytes)
 
     @app.context_processor
     def _globals():
