@@ -20,7 +20,9 @@ def record(event: str, *, account_id: str | None = None, client_id: str | None =
     ip = ua = None
     if has_request_context():
         ip = request.remote_addr
-        ua = (request.user_agent.string or "")[:200]
+        # printable only: a NUL (which PostgreSQL refuses in text) or control characters in a
+        # client-chosen header must neither break the audit nor forge log lines
+        ua = "".join(ch for ch in (request.user_agent.string or "")[:200] if ch.isprintable())
     db.session.add(AuditEvent(event=event, account_id=account_id, client_id=client_id,
                               ip=ip, user_agent=ua, detail=detail))
     if commit:

@@ -5,6 +5,7 @@ Used by the registration endpoints (idp/oauth2/registration.py) and `flask clien
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlsplit
 
@@ -135,6 +136,8 @@ def validate_metadata(raw: dict, *, allow_http: bool) -> dict:
     """Return normalised metadata or raise ClientMetadataError. Unknown fields are dropped."""
     if not isinstance(raw, dict):
         raise ClientMetadataError("the request body must be a JSON object")
+    if "\\u0000" in json.dumps(raw):  # PostgreSQL refuses NUL in text and JSON columns
+        raise ClientMetadataError("metadata must not contain NUL characters")
     meta: dict = {}
     for name in STRING_FIELDS:
         if name in raw:

@@ -21,3 +21,23 @@ def test_a_nul_byte_anywhere_is_a_bad_request(client, method, path, kwargs):
 def test_the_login_code_form_with_a_nul_byte_is_a_bad_request_not_a_crash(client):
     response = client.post("/login/otp", data={"code": "12\x0034", "csrf_token": "x"})
     assert response.status_code == 400
+
+
+
+def test_a_user_agent_with_control_characters_is_audited_without_them(app):
+    from idp import audit
+    from idp.extensions import db
+    from idp.models import AuditEvent
+
+    with app.test_request_context("/login", method="POST",
+                                  headers={"User-Agent": "Mozilla\x00/5.0\x1bforged"}):
+        audit.record("login.failure")
+        agents = [e.user_agent for e in db.session.scalars(db.select(AuditEvent))]
+    assert agents == ["Mozilla/5.0forged"]
+
+
+def test_client_metadata_with_a_nul_character_is_refused(client):
+    response = client.post("/register", json={"redirect_uris": ["https://rp.example.vn/cb"],
+                                              "client_name": "Portal\u0000"})
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_client_metadata"
