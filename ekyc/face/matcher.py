@@ -202,6 +202,17 @@ class DlibMatcher:
         box = (x, y, round((right - left) / scale), round((bottom - top) / scale))
         return Encoding(np.asarray(vector, dtype=np.float64), box, len(boxes), self.model)
 
+    def encode_frame(self, face) -> Encoding:
+        """The embedding of a face already found by `ekyc.face.frames.analyse` (no second
+        detection: a burst of selfie frames is detected once and shared with liveness)."""
+        from ekyc.face.frames import models
+
+        m = models()
+        shape = m["shape5"](face.rgb, face.rect)
+        vector = m["encoder"].compute_face_descriptor(face.rgb, shape, self.jitters)
+        return Encoding(np.asarray(vector, dtype=np.float64), tuple(face.box), face.faces,
+                        self.model)
+
     def distance(self, a: Encoding, b: Encoding) -> float:
         if a.model != b.model:
             raise ValueError(f"encodings of different models: {a.model} vs {b.model}")

@@ -1,0 +1,194 @@
+"""One face in one image, analysed once and shared by matching, quality gates and liveness.
+
+    from ekyc.face.frames import analyse, eye_aspect_ratio, head_pose
+    face = analyse(jpeg_bytes)                  # None when no face
+    face.box, face.faces, face.landmarks        # (left, top, w, h), count, (68, 2) float32
+    ear = eye_aspect_ratio(face.landmarks)      # mean of both eyes, ~0.3 open, <0.2 closed
+    yaw, pitch, roll = head_pose(face.landmarks, face.size)   # degrees
+
+Detection is dlib's HOG detector run on a copy scaled down so its longer side is at most
+`DETECT_SIDE` (a selfie face fills a good part of the frame, and HOG's cost grows with the
+pixel count: ~9 ms at 320 px against ~140 ms at 640 px with upsampling), without upsampling
+first and with one upsampling only when that finds nothing. The 68 landmarks are then placed on
+the full-resolution image. `analyse(..., hint=box)` looks again around a box found in the
+previous frame of a burst when the whole image shows no face (a face too small for the scaled
+copy).
+
+Landmark indices (iBUG 300-W, 0-based): jaw 0-16, nose tip 30, chin 8, right eye 36-41 (the
+subject's right, on the image's left), left eye 42-47, mouth corners 48 and 54.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ekyc.face.matcher import _face_recognition, _resize, load_rgb
+
+DETECT_SIDE = 320
+
+_MODELS: dict = {}
+_LOCK = threading.Lock()
+
+
+def models() -> dict:
+    """dlib's detector, 68- and 5-point shape predictors and ResNet encoder, loaded once."""
+    with _LOCK:
+        if not _MODELS:
+            _face_recognition()  # handles the pkg_resources warning and Pillow's flag
+            import dlib
+            import face_recognition_models as frm
+
+            _MODELS.update(
+                dlib=dlib,
+                detector=dlib.get_frontal_face_detector(),
+                shape68=dlib.shape_predictor(frm.pose_predictor_model_location()),
+                shape5=dlib.shape_predictor(frm.pose_predictor_five_point_model_location()),
+                encoder=dlib.face_recognition_model_v1(frm.face_recognition_model_location()),
+            )
+        return _MODELS
+
+
+@dataclass
+class FaceFrame:
+    """The largest face of an image. `box` and `landmarks` are in the input image's pixels
+    (after EXIF rotation); `size` is (width, height); `rgb` the decoded image."""
+
+    box: tuple[int, int, int, int]
+    faces: int
+    landmarks: np.ndarray
+    size: tuple[int, int]
+    rgb: np.ndarray = field(repr=False)
+    rect: object = field(repr=False, default=None)  # dlib.rectangle in input pixels
+
+
+def _detect(rgb: np.ndarray, detect_side: int) -> tuple[list, float]:
+    """dlib rectangles found on a scaled copy, and the scale from input to that copy."""
+    m = models()
+    h, w = rgb.shape[:2]
+    scale = min(1.0, detect_side / max(h, w))
+    work = _resize(rgb, scale) if scale != 1.0 else rgb
+    rects = list(m["detector"](work, 0))
+    if not rects:
+        rects = list(m["detector"](work, 1))
+    return rects, scale
+
+
+def _to_input(rect, scale: float, dx: int = 0, dy: int = 0):
+    dlib = models()["dlib"]
+    return dlib.rectangle(round(rect.left() / scale) + dx, round(rect.top() / scale) + dy,
+                          round(rect.right() / scale) + dx, round(rect.bottom() / scale) + dy)
+
+
+def analyse(image: bytes | np.ndarray, *, hint: tuple[int, int, int, int] | None = None,
+            detect_side: int = DETECT_SIDE) -> FaceFrame | None:
+    """The largest face of `image` with its 68 landmarks, or None. Raises `FaceImageError` for
+    an unusable image (see `load_rgb`). With `hint` (a box from the previous frame) the region
+    around it is searched at its own resolution when the whole image shows none."""
+    rgb = load_rgb(image)
+    h, w = rgb.shape[:2]
+    found, scale = _detect(rgb, detect_side)
+    rects = [_to_input(r, scale) for r in found]
+    faces = len(rects)
+    if not rects and hint is not None:
+        # A face too small for the scaled copy: look again around the previous frame's face,
+        # at that region's own resolution.
+        x, y, bw, bh = hint
+        x0, y0 = max(0, x - bw), max(0, y - bh)
+        x1, y1 = min(w, x + 2 * bw), min(h, y + 2 * bh)
+        if x1 - x0 > 40 and y1 - y0 > 40:
+            found, scale = _detect(np.ascontiguousarray(rgb[y0:y1, x0:x1]), detect_side)
+            rects = [_to_input(r, scale, x0, y0) for r in found]
+            faces = len(rects)
+    if not rects:
+        return None
+    rect = max(rects, key=lambda r: r.width() * r.height())
+    shape = models()["shape68"](rgb, rect)
+    points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    left, top = max(0, rect.left()), max(0, rect.top())
+    box = (left, top, min(w, rect.right()) - left, min(h, rect.bottom()) - top)
+    return FaceFrame(box=box, faces=faces, landmarks=points, size=(w, h), rgb=rgb, rect=rect)
+
+
+def _eye(points: np.ndarray) -> float:
+    p1, p2, p3, p4, p5, p6 = points
+    horizontal = float(np.linalg.norm(p1 - p4))
+    if horizontal <= 0:
+        return 0.0
+    return float((np.linalg.norm(p2 - p6) + np.linalg.norm(p3 - p5)) / (2 * horizontal))
+
+
+def eye_aspect_ratio(landmarks: np.ndarray) -> float:
+    """Mean eye aspect ratio of both eyes (DOMAIN.md section 6)."""
+    return (_eye(landmarks[36:42]) + _eye(landmarks[42:48])) / 2
+
+
+# A generic 3-D face (millimetres, x right, y up, z towards the camera) for solvePnP:
+# nose tip, chin, right eye outer corner, left eye outer corner, mouth right, mouth left.
+_MODEL_3D = np.array([(0.0, 0.0, 0.0), (0.0, -63.6, -12.5), (-43.3, 32.7, -26.0),
+                      (43.3, 32.7, -26.0), (-28.9, -28.9, -24.1), (28.9, -28.9, -24.1)],
+                     dtype=np.float64)
+_POSE_POINTS = (30, 8, 36, 45, 48, 54)
+
+
+def head_pose(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from `cv2.solvePnP` on six landmarks against a generic
+    3-D face, focal length = image width. Yaw > 0: the face turned towards the image's right
+    (the subject's left, as seen in a mirrored selfie preview it is the citizen's "left");
+    pitch > 0: looking up."""
+    import cv2
+
+    w, h = size
+    camera = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], dtype=np.float64)
+    image_points = np.array([landmarks[i] for i in _POSE_POINTS], dtype=np.float64)
+    ok, rvec, _ = cv2.solvePnP(_MODEL_3D, image_points, camera, np.zeros((4, 1)),
+                               flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return 0.0, 0.0, 0.0
+    rot, _ = cv2.Rodrigues(rvec)
+    # Image y points down and the model's y up: flip to read angles in the face's frame.
+    rot = np.diag([1.0, -1.0, -1.0]) @ rot
+    sy = math.hypot(rot[0, 0], rot[1, 0])
+    pitch = math.degrees(math.atan2(rot[2, 1], rot[2, 2]))
+    yaw = math.degrees(math.atan2(-rot[2, 0], sy))
+    roll = math.degrees(math.atan2(rot[1, 0], rot[0, 0]))
+    pitch = (pitch + 180) % 360 - 180
+    return yaw, pitch, roll
+
+
+
+@dataclass
+class Burst:
+    """A burst of selfie frames analysed once: per frame its face (None: no face) and that
+    face's embedding (None: no face), in capture order; `errors[i]` is the FaceImageError code
+    of an unusable frame."""
+
+    faces: list[FaceFrame | None]
+    encodings: list
+    errors: list[str | None]
+
+
+def analyse_burst(frames: list[bytes | np.ndarray], matcher) -> Burst:
+    """Detect each frame (near the previous frame's face first), place its landmarks and encode
+    it with `matcher.encode_frame`."""
+    from ekyc.face.matcher import FaceImageError
+
+    faces, encodings, errors, hint = [], [], [], None
+    for frame in frames:
+        try:
+            face = analyse(frame, hint=hint)
+            error = None
+        except FaceImageError as exc:
+            face, error = None, exc.code
+        faces.append(face)
+        errors.append(error)
+        encodings.append(matcher.encode_frame(face) if face is not None else None)
+        hint = face.box if face is not None else hint
+    return Burst(faces, encodings, errors)
+
+
+__all__ = ["DETECT_SIDE", "Burst", "FaceFrame", "analyse", "analyse_burst", "eye_aspect_ratio",
+           "head_pose", "models"]
