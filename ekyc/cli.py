@@ -9,6 +9,9 @@ Subcommands:
   `ekyc.document.reader` / `ekyc.document.evaluate` (`add_arguments(parser)` and
   `cli_read_document(args)` / `cli_evaluate_documents(args)`). They are imported only when
   the subcommand runs, so `parse-mrz` never loads OpenCV or Tesseract.
+- `compare IMG_A IMG_B --json` and `evaluate-faces DIR --json [--plot FILE]`: the face
+  matcher at its calibrated thresholds (`ekyc.face.compare`, `ekyc.face.evaluate`); they load
+  dlib only when they run.
 """
 
 from __future__ import annotations
@@ -23,12 +26,16 @@ from datetime import date
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 MAX_STDIN = 64 * 1024  # an MRZ is 90 characters; anything far larger is not one
 
-# subcommand -> (module, handler, one-line help)
+# subcommand -> (module, handler, one-line help); the module has `add_arguments(parser)`
 _LAZY = {
     "read-document": ("ekyc.document.reader", "cli_read_document",
                       "read a card image (front, optional back): QR, MRZ, printed fields"),
     "evaluate-documents": ("ekyc.document.evaluate", "cli_evaluate_documents",
                            "evaluate the reader on a directory of generated cards"),
+    "compare": ("ekyc.face.compare", "cli_compare",
+                "compare the faces of two images: distance and accept/review/reject"),
+    "evaluate-faces": ("ekyc.face.evaluate", "cli_evaluate_faces",
+                       "evaluate the face matcher on a labelled face folder (manifest.json)"),
 }
 
 

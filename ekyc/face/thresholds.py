@@ -1,13 +1,18 @@
 """Calibrated decision thresholds of a face model, stored with the model's name and version.
 
 `thresholds.json` (next to this module) is written by `python -m ekyc.face.calibrate` from a
-labelled face set. It holds the "strict" distance: pairs closer than it are the same person
-with a false match rate of at most `target_fmr` on the calibration data (DOMAIN.md section 4:
-1 in 10,000). Thresholds belong to one model: `load(model)` refuses a file made for another.
+labelled face set. A comparison has three outcomes (DOMAIN.md section 5):
 
-The figures are PROVISIONAL (issue 3): faces-dev is small (a few thousand impostor pairs among
-East/Southeast Asian faces, fewer than the 10,000 needed to observe a 1e-4 rate; the strict
-distance there is the lowest impostor distance seen). Issue 4 redoes the calibration.
+- accept: `distance < strict`; `strict` is set so that at most `target_fmr` (1 in 10,000,
+  DOMAIN.md section 4) of the impostor pairs of every group fall below it;
+- reject: `distance >= loose`; `loose` is set so that at most `max_genuine_reject` (1%) of the
+  genuine pairs of every group reach it;
+- review (a human compares the faces): in between.
+
+A group with too few impostor pairs to observe the target gets a conservative estimate (see
+`ekyc.face.calibrate`). A citizen's group is not known at run time, so one pair of thresholds
+serves everyone: the lowest per-group strict and the highest per-group loose. Thresholds
+belong to one model: `load(model)` refuses a file made for another name or version.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 from ekyc.face.matcher import ModelInfo
 
 DEFAULT_PATH = Path(__file__).with_name("thresholds.json")
+ACCEPT, REVIEW, REJECT = "accept", "review", "reject"
 
 
 class ThresholdsError(RuntimeError):
@@ -30,19 +36,38 @@ class ThresholdsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Thresholds:
-    """`strict`: the distance below which two faces are accepted as the same person."""
+    """`strict`: below it two faces are accepted as the same person; `loose`: at or above it
+    they are rejected as different people; in between a human reviews them."""
 
     model: ModelInfo
     strict: float
     target_fmr: float
+    loose: float | None = None
+    max_genuine_reject: float = 0.01
     provisional: bool = True
     groups: dict = field(default_factory=dict)
     path: str | None = None
 
+    def __post_init__(self):
+        if self.loose is None:  # a two-outcome file: nothing between accept and reject
+            object.__setattr__(self, "loose", self.strict)
+        if self.loose < self.strict:
+            raise ThresholdsError(f"loose {self.loose} below strict {self.strict}")
+
+    def outcome(self, distance: float) -> str:
+        """"accept" (distance < strict), "reject" (distance >= loose) or "review"."""
+        if not math.isfinite(distance):
+            raise ValueError("distance must be a finite number")
+        if distance < self.strict:
+            return ACCEPT
+        if distance >= self.loose:
+            return REJECT
+        return REVIEW
+
     def to_dict(self) -> dict:
         return {"model": {"name": self.model.name, "version": self.model.version},
-                "strict": self.strict, "target_fmr": self.target_fmr,
-                "provisional": self.provisional}
+                "strict": self.strict, "loose": self.loose, "target_fmr": self.target_fmr,
+                "max_genuine_reject": self.max_genuine_reject, "provisional": self.provisional}
 
 
 def load(model: ModelInfo, path: str | Path | None = None) -> Thresholds:
@@ -50,14 +75,17 @@ def load(model: ModelInfo, path: str | Path | None = None) -> Thresholds:
     path = Path(path) if path else DEFAULT_PATH
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        stored = ModelInfo(str(data["model"]["name"]), str(data["model"]["version"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ThresholdsError(f"cannot read face thresholds {path}: {exc}") from exc
-    stored = ModelInfo(str(data["model"]["name"]), str(data["model"]["version"]))
     if stored != model:
         raise ThresholdsError(f"{path} was calibrated for {stored}, not {model}: "
                               "run python -m ekyc.face.calibrate")
+    loose = data.get("loose")
     return Thresholds(model=stored, strict=float(data["strict"]),
                       target_fmr=float(data["target_fmr"]),
+                      loose=float(loose) if loose is not None else None,
+                      max_genuine_reject=float(data.get("max_genuine_reject", 0.01)),
                       provisional=bool(data.get("provisional", True)),
                       groups=data.get("groups", {}), path=str(path))
 
@@ -78,6 +106,21 @@ def strict_threshold(impostor: np.ndarray, target_fmr: float) -> tuple[float | N
     return float(values[allowed]), "fmr_quantile", allowed
 
 
+def loose_threshold(genuine: np.ndarray, max_reject: float = 0.01) -> tuple[float | None, int]:
+    """(threshold, genuine rejections allowed) for rejecting `distance >= threshold`: at most
+    floor(max_reject * N) of the N genuine distances reach it. It lies just above the
+    (k+1)-th largest genuine distance (rounded up to 4 decimals, so ties stay below it)."""
+    values = np.sort(np.asarray(genuine, dtype=np.float64))[::-1]
+    if values.size == 0:
+        return None, 0
+    allowed = math.floor(max_reject * values.size)
+    boundary = float(values[allowed])
+    loose = math.ceil(boundary * 10_000) / 10_000
+    if loose <= boundary:
+        loose = round(loose + 1e-4, 4)
+    return loose, allowed
+
+
 def rates(genuine: np.ndarray, impostor: np.ndarray, threshold: float) -> dict:
     """Measured rates when `distance < threshold` is accepted."""
     genuine = np.asarray(genuine, dtype=np.float64)
@@ -94,3 +137,28 @@ def rates(genuine: np.ndarray, impostor: np.ndarray, threshold: float) -> dict:
         out["impostor_accepted"] = matched
         out["false_match_rate"] = round(matched / impostor.size, 6)
     return out
+
+
+def outcome_rates(genuine: np.ndarray, impostor: np.ndarray, strict: float,
+                  loose: float) -> dict:
+    """The three-outcome figures of `ekyc evaluate-faces` for one set of pairs."""
+    genuine = np.asarray(genuine, dtype=np.float64)
+    impostor = np.asarray(impostor, dtype=np.float64)
+
+    def share(n: int, total: int):
+        return round(n / total, 6) if total else None
+
+    g_acc = int((genuine < strict).sum())
+    g_rej = int((genuine >= loose).sum())
+    i_acc = int((impostor < strict).sum())
+    i_rej = int((impostor >= loose).sum())
+    g_rev, i_rev = genuine.size - g_acc - g_rej, impostor.size - i_acc - i_rej
+    return {"genuine_pairs": int(genuine.size), "impostor_pairs": int(impostor.size),
+            "fmr_accept": share(i_acc, impostor.size),
+            "impostor_review_rate": share(i_rev, impostor.size),
+            "fnmr_reject": share(g_rej, genuine.size),
+            "review_rate_genuine": share(g_rev, genuine.size),
+            "genuine_accept_rate": share(g_acc, genuine.size),
+            "counts": {"genuine_accept": g_acc, "genuine_review": g_rev, "genuine_reject": g_rej,
+                       "impostor_accept": i_acc, "impostor_review": i_rev,
+                       "impostor_reject": i_rej}}

@@ -121,8 +121,11 @@ def test_thresholds_belong_to_the_model(matcher, tmp_path):
     assert 0.2 < limits.strict < 0.6  # calibrated, not the library's 0.6 default
     assert set(limits.groups) == {"all", "east_southeast_asian", "other"}
     asian = limits.groups["east_southeast_asian"]
-    assert asian["method"] == "lowest_impostor" and asian["impostor_pairs"] < 10_000
-    assert "cannot be observed" in asian["note"]
+    # too few impostor pairs to observe 1e-4: the lower of the lowest impostor distance and
+    # the normal fit of the impostor tail
+    assert asian["method"] in ("lowest_impostor", "normal_tail")
+    assert asian["impostor_pairs"] < 10_000 and "cannot be observed" in asian["note"]
+    assert asian["strict"] <= asian["lowest_impostor_distance"]
     for group in limits.groups.values():
         assert group["at_used_strict"]["threshold"] == limits.strict
         assert group["at_used_strict"]["impostor_accepted"] <= max(
@@ -169,7 +172,9 @@ def test_calibration_runs_on_any_labelled_folder(tmp_path):
     assert (other["genuine_pairs"], other["impostor_pairs"]) == (1, 0)
     assert doc["groups"]["all"]["impostor_pairs"] == 2 + 3 * 2  # and the cross-group pairs
     assert asian["method"] == "lowest_impostor"
-    assert doc["strict"] == min(g["strict"] for g in doc["groups"].values() if "strict" in g)
+    assert doc["strict"] == min(g["strict"] for g in doc["groups"].values()
+                                if g["strict"] is not None)
+    assert doc["loose"] >= doc["strict"]
     assert doc["model"] == {"name": DlibMatcher.NAME, "version": DlibMatcher().model.version}
 
 
