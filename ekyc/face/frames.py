@@ -155,9 +155,10 @@ def head_pose(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[float, floa
     pitch = math.degrees(math.atan2(rot[2, 1], rot[2, 2]))
     yaw = math.degrees(math.atan2(-rot[2, 0], sy))
     roll = math.degrees(math.atan2(rot[1, 0], rot[0, 0]))
-    pitch = (pitch + 180) % 360 - 180
+    # atan2 gives the chin-forward tilt (looking down) as positive: turn it round so that
+    # pitch > 0 is looking up, as documented (checked against projected model points).
+    pitch = -((pitch + 180) % 360 - 180)
     return yaw, pitch, roll
-
 
 
 @dataclass
