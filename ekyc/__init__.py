@@ -1,6 +1,7 @@
 """eKYC onboarding: documents, cases, the decision pipeline, citizen views.
 
-`init_app(app)` attaches the package to the IdP: its tables, the register-events endpoint, the
+`init_app(app)` attaches the package to the IdP: its tables, the biometric checks
+(`ekyc.biometrics`), the register-events endpoint, the
 citizen pages (`ekyc.views.bp`, /onboarding) and the JSON API (`ekyc.api.bp`,
 /api/onboarding/v1, CSRF-exempt: bearer case token), the `ekyc/templates` folder, the
 `flask ekyc ...` commands, and in the embedded setup (no Redis) the sweeper thread that resumes
@@ -24,11 +25,15 @@ def init_app(app) -> None:
     from idp import jobs
     from idp.extensions import csrf
 
-    from . import models  # noqa: F401  (tables join the metadata)
+    from . import (
+        biometrics,
+        models,  # noqa: F401  (tables join the metadata)
+    )
     from .api import bp as api_bp
     from .register_events import bp as events_bp
     from .views import bp as views_bp
 
+    biometrics.install(app)  # face match, liveness, duplicate face search (policy slots)
     app.register_blueprint(views_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(events_bp)
@@ -62,8 +67,15 @@ def ekyc_group():
 @click.option("--burst", is_flag=True, help="stop when the queues are empty")
 def worker_command(burst):
     """Run an RQ worker (with scheduler) for eKYC cases and the IdP's jobs (needs REDIS_URL)."""
+    from .face.index import default_index
     from .tasks import work
 
+    # Load the 1:N face index before the first case (at 1,000,000 templates decrypting them
+    # takes ~30 s) and the face models (~1.5 s).
+    default_index().refresh()
+    from .face.frames import models
+
+    models()
     work(current_app._get_current_object(), burst=burst)
 
 

@@ -463,6 +463,8 @@ def openapi_document() -> dict:
             "reasons": {"type": "array", "items": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": string, "message": string}}},
+            "hints": {"type": "array", "items": string,
+                      "description": "what to change in the selfie when it was unusable"},
             "next": {"type": "string", "enum": ["capture", "wait", "activate", "done", "retry",
                                                 "contact"]}}},
     }

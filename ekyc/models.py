@@ -12,6 +12,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -175,5 +176,66 @@ class Challenge(db.Model):
         return self.used_at is not None
 
 
-__all__ = ["FINAL_OUTCOMES", "Case", "CaseCheck", "CaseEvent", "Challenge", "MediaObject",
-           "new_id", "utcnow"]
+BANDS = 4  # 16-bit bands of a 64-bit fingerprint
+BAND_BITS = 16
+
+
+class FramePrint(db.Model):
+    """The perceptual fingerprint (64-bit) of one selfie frame, to find frames replayed from
+    another case (`ekyc.biometrics.replayed_from`). Stored signed; each 16-bit band is indexed
+    so near-identical fingerprints are found by equality on one band."""
+
+    __tablename__ = "ekyc_frame_prints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("ekyc_cases.id", ondelete="CASCADE"),
+                                         index=True)
+    challenge_id: Mapped[str] = mapped_column(String(36))
+    frame: Mapped[int] = mapped_column(Integer)
+    signed: Mapped[int] = mapped_column(BigInteger)
+    band0: Mapped[int] = mapped_column(Integer, index=True)
+    band1: Mapped[int] = mapped_column(Integer, index=True)
+    band2: Mapped[int] = mapped_column(Integer, index=True)
+    band3: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def value(self) -> int:
+        return self.signed & 0xFFFF_FFFF_FFFF_FFFF
+
+    @staticmethod
+    def bands(value: int) -> list[int]:
+        return [(value >> (BAND_BITS * i)) & 0xFFFF for i in range(BANDS)]
+
+    @classmethod
+    def of(cls, case_id: str, challenge_id: str, frame: int, value: int) -> FramePrint:
+        value &= 0xFFFF_FFFF_FFFF_FFFF
+        signed = value - (1 << 64) if value >= 1 << 63 else value
+        b = cls.bands(value)
+        return cls(case_id=case_id, challenge_id=challenge_id, frame=frame, signed=signed,
+                   band0=b[0], band1=b[1], band2=b[2], band3=b[3])
+
+    @classmethod
+    def latest_of_case(cls, case_id: str) -> list[FramePrint]:
+        """The prints of the case's most recent answered challenge."""
+        rows = db.session.scalars(db.select(cls).where(cls.case_id == case_id)
+                                  .order_by(cls.id)).all()
+        if not rows:
+            return []
+        last = rows[-1].challenge_id
+        return [r for r in rows if r.challenge_id == last]
+
+    @classmethod
+    def band_candidates(cls, own: FramePrint, *, exclude_case: str,
+                        limit: int = 200) -> list[FramePrint]:
+        """Prints of other cases sharing at least one band with `own`."""
+        return list(db.session.scalars(
+            db.select(cls).where(cls.case_id != exclude_case,
+                                 db.or_(cls.band0 == own.band0, cls.band1 == own.band1,
+                                        cls.band2 == own.band2, cls.band3 == own.band3))
+            .limit(limit)))
+
+
+from ekyc.face.templates import FaceTemplate
+
+__all__ = ["FINAL_OUTCOMES", "Case", "CaseCheck", "CaseEvent", "Challenge", "FaceTemplate",
+           "FramePrint", "MediaObject", "new_id", "utcnow"]

@@ -32,7 +32,7 @@ from idp.extensions import db
 from idp.models import Account
 
 from . import cases, issuance, media, policy
-from .models import Case, CaseCheck, utcnow
+from .models import Case, CaseCheck, Challenge, utcnow
 from .register_client import RegisterUnavailable, VerifyAnswer
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class CaseEvidence:
         self._document = None
         self._answer: VerifyAnswer | None = None
         self._portrait_check: dict | None = None
+        self._register_portrait: list[bytes | None] = []
 
     def images(self, kind: str) -> list[bytes]:
         if kind not in self._images:
@@ -208,16 +209,13 @@ class CaseEvidence:
         Raises `RegisterUnavailable` like every register call."""
         if self._portrait_check is not None:
             return self._portrait_check
-        from . import register_client
-
-        national_id = self.identity_fields().get("national_id")
-        reference = register_client.portrait(national_id) if national_id else None
+        reference = self.register_portrait()
         if reference is None:
             record = {"checked": False, "why": "no register portrait"}
         else:
             from .document.reader import compare_register_portrait
 
-            record, findings = compare_register_portrait(self._card_portrait(), reference)
+            record, findings = compare_register_portrait(self.card_portrait(), reference)
             data = self.reading()
             data["portrait_check"] = record
             data["findings"] = [*(data.get("findings") or []), *(f.to_dict() for f in findings)]
@@ -225,7 +223,24 @@ class CaseEvidence:
         self._portrait_check = record
         return record
 
-    def _card_portrait(self) -> bytes | None:
+    def register_portrait(self) -> bytes | None:
+        """The register's portrait of the card's number (fetched once per run), or None.
+        Raises `RegisterUnavailable` like every register call."""
+        if not self._register_portrait:
+            from . import register_client
+
+            national_id = self.identity_fields().get("national_id")
+            self._register_portrait.append(
+                register_client.portrait(national_id) if national_id else None)
+        return self._register_portrait[0]
+
+    def challenge(self) -> Challenge | None:
+        """The challenge the case's current selfie frames answered (the last one used)."""
+        return db.session.scalar(db.select(Challenge).where(
+            Challenge.case_id == self.case.id, Challenge.used_at.is_not(None))
+            .order_by(Challenge.used_at.desc(), Challenge.id.desc()).limit(1))
+
+    def card_portrait(self) -> bytes | None:
         """The portrait cropped from the card: from this run's reading, else as stored."""
         portrait = getattr(self._document, "portrait_jpeg", None)
         if portrait:
@@ -410,6 +425,11 @@ def _approve(case: Case, owner: str, evidence: CaseEvidence) -> Account:
     fields = evidence.identity_fields()
     register_fields = final_results(case)["register_fields_match"].detail.get("fields", {})
     account = issuance.issue_account(case, fields, register_fields)
+    from . import biometrics
+
+    if evidence is not None and \
+            current_app.extensions.get("ekyc.face_index") is biometrics.duplicate_face:
+        biometrics.enroll(evidence, account.id)  # the approved face joins the 1:N index
     case.reason_codes = []
     case.next_attempt_at = None
     cases.transition(case, cases.APPROVED, actor=WORKER_ACTOR)

@@ -16,12 +16,13 @@ officer. It runs after the register has confirmed the number (the portrait is on
 then). Being a face comparison, it follows `EKYC_FACE_CHECK` like the slots below: under
 `skip-dev` it is run and recorded but a mismatch does not stop the case.
 
-Face match, liveness and the face-duplicate search are slots filled by issue 4: a component
-registered in `app.extensions` under `ekyc.face_matcher`, `ekyc.liveness` or
-`ekyc.face_index` is called with the evidence and returns a `Result`. Without one,
-`EKYC_FACE_CHECK` decides: `required` (production default) records `review` so an operator
-looks at the faces; `skip-dev` (development default, refused in production, logged as unsafe)
-records `skipped` so `make run` completes an onboarding end to end.
+Face match, liveness and the face-duplicate search are the biometric checks of
+`ekyc.biometrics` (installed in `app.extensions` under `ekyc.face_matcher`, `ekyc.liveness`
+and `ekyc.face_index`; tests may install others): each is called with the evidence and returns
+a `Result`. `EKYC_FACE_CHECK=required` (production default) enforces them. `skip-dev`
+(development default, refused in production, logged as unsafe) still runs and records them but
+turns anything short of a pass into `skipped`, so `make run` completes an onboarding end to end
+with any face in front of the camera.
 
 Messages are English msgids (`lazy_gettext`); the catalogue translates them. The consent text
 is different on purpose: a legal text bound to its version, written here in both languages, so
@@ -106,6 +107,47 @@ REASONS: dict[str, Reason] = {
                                               "account."), "wait"),
     "duplicate_search_skipped": Reason(_l("Duplicate face search skipped (development "
                                           "setting)."), "wait"),
+    "selfie_no_face": Reason(_l("We could not see your face clearly in the selfie. Please start "
+                                "again in good light, facing the camera, alone in the picture."),
+                             "retry"),
+    "selfie_quality": Reason(_l("Your selfie was too dark, blurred or not facing the camera. "
+                                "Please start again in good light, facing the camera."), "retry"),
+    "face_mismatch": Reason(_l("Your selfie does not match the photo on your card. If this is "
+                               "your card, please contact your commune police."), "contact"),
+    "face_uncertain": Reason(_l("An officer will compare your selfie with the photo on your "
+                                "card."), "wait"),
+    "liveness_no_challenge": Reason(_l("We did not receive your live selfie. Please start "
+                                       "again."), "retry"),
+    "liveness_replayed": Reason(_l("Your selfie could not be accepted. Please start again and "
+                                   "follow the instructions on the screen."), "retry"),
+    "liveness_no_timing": Reason(_l("Your selfie photos were picked from files, so they cannot "
+                                    "show movement: an officer will check them."), "wait"),
+    "liveness_timing": Reason(_l("Your selfie photos did not arrive as they were taken. Please "
+                                 "start again."), "retry"),
+    "liveness_too_few_faces": Reason(_l("We could not see your face in enough of your selfie "
+                                        "photos. Please start again in good light, keeping your "
+                                        "face inside the oval."), "retry"),
+    "liveness_face_changed": Reason(_l("More than one person appeared during your selfie. Please "
+                                       "start again, alone in front of the camera."), "retry"),
+    "liveness_not_card_holder": Reason(_l("Your selfie does not match the photo on your card. If "
+                                          "this is your card, please contact your commune "
+                                          "police."), "contact"),
+    "liveness_face_uncertain": Reason(_l("An officer will check your live selfie."), "wait"),
+    "liveness_static": Reason(_l("We could not see you move during your selfie. Please start "
+                                 "again and follow the instructions on the screen."), "retry"),
+    "liveness_action_missing": Reason(_l("We did not see every movement we asked for. Please "
+                                         "start again and follow the instructions in order."),
+                                      "retry"),
+    "liveness_order": Reason(_l("We did not see every movement we asked for. Please start again "
+                                "and follow the instructions in order."), "retry"),
+    "liveness_passive_attack": Reason(_l("Your selfie must be taken live in front of the camera, "
+                                         "not from a photo or a screen. Please start again."),
+                                      "retry"),
+    "duplicate_search_no_face": Reason(_l("An officer will check that you have no other "
+                                          "account."), "wait"),
+    "duplicate_face_suspected": Reason(_l("Your face looks like that of a person who already "
+                                          "has an account: an officer will check your case."),
+                                       "wait"),
     "already_enrolled": Reason(_l("An account already exists for this card. Sign in, or contact "
                                   "your commune police if it is not yours."), "contact"),
     "processing_error": Reason(_l("Something went wrong while checking your case: an officer "
@@ -346,27 +388,37 @@ def register_portrait(ev: Evidence) -> Result:
 
 
 def _slot(ev: Evidence, component: str, unavailable: str, skipped: str) -> Result:
-    """A check issue 4 fills: delegate to the configured component, else apply EKYC_FACE_CHECK."""
+    """A biometric check: delegate to the component installed for it (`ekyc.biometrics`).
+    Without one, `required` sends the case to an officer. Under `skip-dev` the component still
+    runs and its result is recorded, but anything short of a pass is recorded as `skipped`
+    (what it would have been stays in the detail) so a development onboarding completes."""
     implementation = ev.component(component)
-    if implementation is not None:
-        return implementation(ev)
-    if ev.config["EKYC_FACE_CHECK"] == "skip-dev":
-        return Result(SKIPPED, skipped, detail={"setting": "EKYC_FACE_CHECK=skip-dev"})
-    return Result(REVIEW, unavailable, detail={"component": component})
+    mode = ev.config["EKYC_FACE_CHECK"]
+    if implementation is None:
+        if mode == "skip-dev":
+            return Result(SKIPPED, skipped, detail={"setting": "EKYC_FACE_CHECK=skip-dev"})
+        return Result(REVIEW, unavailable, detail={"component": component})
+    result = implementation(ev)
+    if mode == "skip-dev" and result.outcome != PASS:
+        return Result(SKIPPED, skipped, result.score, result.threshold,
+                      {**(result.detail or {}), "setting": "EKYC_FACE_CHECK=skip-dev",
+                       "would_be": result.outcome, "would_be_reason": result.reason_code},
+                      result.version)
+    return result
 
 
 def face_match(ev: Evidence) -> Result:
-    """[slot, issue 4] Selfie frames against the card portrait (and the register portrait)."""
+    """Selfie frames against the card portrait and the register portrait (`ekyc.biometrics`)."""
     return _slot(ev, "ekyc.face_matcher", "face_check_unavailable", "face_check_skipped")
 
 
 def liveness(ev: Evidence) -> Result:
-    """[slot, issue 4] The selfie frames answer the random challenge (blink, head turns)."""
+    """The selfie frames answer the random challenge (blink, head turns) (`ekyc.biometrics`)."""
     return _slot(ev, "ekyc.liveness", "liveness_unavailable", "liveness_skipped")
 
 
 def duplicate(ev: Evidence) -> Result:
-    """No account exists for this ID number; [slot, issue 4] nor for this face."""
+    """No account exists for this ID number, nor for this face (`ekyc.biometrics`)."""
     if ev.enrolled_elsewhere():
         return Result(FAIL, "already_enrolled")
     return _slot(ev, "ekyc.face_index", "duplicate_search_unavailable",
@@ -380,9 +432,9 @@ CHECKS: tuple[Check, ...] = (
     Check("register_lookup", "register", "1", register_lookup),
     Check("register_fields_match", "register", "1", register_fields_match),
     Check("register_portrait", "register", "1", register_portrait),
-    Check("face_match", "face", "slot-1", face_match),
-    Check("liveness", "liveness", "slot-1", liveness),
-    Check("duplicate", "duplicates", "1", duplicate),
+    Check("face_match", "face", "2", face_match),
+    Check("liveness", "liveness", "2", liveness),
+    Check("duplicate", "duplicates", "2", duplicate),
 )
 CHECK_NAMES = tuple(c.name for c in CHECKS)
 REGISTER_CHECKS = ("register_lookup", "register_fields_match")

@@ -234,6 +234,9 @@ def add_selfie_frames(case: Case, nonce: str, frames: list[bytes],
         media.discard(old)
     for index, clean in enumerate(cleaned):
         media.save(case, f"selfie_{index}", clean.data, clean.content_type)
+    from . import biometrics
+
+    biometrics.record_frame_prints(case.id, challenge.id, [clean.data for clean in cleaned])
     _capturing(case)
     db.session.commit()
 
@@ -278,8 +281,9 @@ def _next(case: Case, account: Account | None) -> str:
 def status_view(case: Case, locale: str) -> dict:
     """What the result page and the API show: state, progress steps, reasons, what is next.
 
-    {state, steps: [{name, done}], reasons: [{code, message}], next} with next one of
-    capture | wait | activate | done | retry | contact; messages in `locale`.
+    {state, steps: [{name, done}], reasons: [{code, message}], hints: [message], next} with
+    next one of capture | wait | activate | done | retry | contact; messages in `locale`.
+    `hints` say what to change in the selfie when it failed the quality gates.
     """
     db.session.refresh(case)
     account = db.session.get(Account, case.account_id) if case.account_id else None
@@ -299,8 +303,20 @@ def status_view(case: Case, locale: str) -> dict:
                    for code in case.reason_codes or []
                    if code not in ("face_check_skipped", "liveness_skipped",
                                    "duplicate_search_skipped")]
+        hints = [str(message) for message in _selfie_hints(case)]
     return {"state": case.state, "steps": [{"name": n, "done": done[n]} for n in STEP_NAMES],
-            "reasons": reasons, "next": _next(case, account)}
+            "reasons": reasons, "hints": hints, "next": _next(case, account)}
+
+
+def _selfie_hints(case: Case) -> list:
+    """The quality gates' advice for a selfie sent back as unusable (face too small, dark...)."""
+    if "selfie_quality" not in (case.reason_codes or []):
+        return []
+    from .face.quality import QUALITY_MESSAGES
+
+    check = next((c for c in reversed(case.checks) if c.name == "face_match" and c.final), None)
+    problems = (check.detail or {}).get("problems", []) if check else []
+    return [QUALITY_MESSAGES[p] for p in problems if p in QUALITY_MESSAGES]
 
 
 # -- activation ----------------------------------------------------------------------------------

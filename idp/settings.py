@@ -76,8 +76,10 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("REGISTER_JWKS", "", _STR, "register's JWKS as JSON (tests); empty = REGISTER_URL/jwks.json"),
     ("REGISTER_EVENT_MAX_AGE", 300, _INT, "oldest register notification (SET iat) accepted"),
     ("EKYC_QUEUE", "ekyc", _STR, "RQ queue of the eKYC case pipeline"),
-    # skip-dev approves without any face check: development default, refused in production.
+    # skip-dev runs the biometric checks but never lets them stop a case: development only.
     ("EKYC_FACE_CHECK", None, _STR, "required | skip-dev; required in production"),
+    ("EKYC_DUPLICATE_THRESHOLD", 0.0, _FLOAT,
+     "face distance below which an enrolled face is a suspected duplicate; 0 = the strict one"),
     ("EKYC_LEASE_SECONDS", 300, _INT, "seconds a worker owns a case before another may resume"),
     ("EKYC_MAX_RUNS", 5, _INT, "processing runs of one case before it goes to an operator"),
     ("EKYC_RETRY_BASE", 30, _INT, "first delay, s, before asking an unavailable register again"),

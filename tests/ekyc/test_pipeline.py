@@ -453,7 +453,7 @@ def test_the_card_holders_own_face_passes_and_another_face_waits_for_an_officer(
     register_stub(app)
     _passing_face_components(app)
     citizen = citizens[1]
-    own = identity_images(portrait_identity(citizen))[1]  # not the register's own photo
+    own = identity_images(portrait_identity(citizen))[0]  # the card is printed from it
     case = _submit(app, FakeReader(_reading_with_portrait(citizen, own)), *captured_case(app))
     assert case.state == "approved", case.reason_codes
     check = _portrait_check(case)
@@ -498,7 +498,7 @@ def test_register_down_while_fetching_the_portrait_the_case_waits(ekyc_app, regi
         return real(national_id, **kwargs)
 
     monkeypatch.setattr(register_client, "portrait", down_once)
-    own = identity_images(portrait_identity(citizen))[1]
+    own = identity_images(portrait_identity(citizen))[0]
     reader = FakeReader(_reading_with_portrait(citizen, own))
     case = _submit(app, reader, *captured_case(app))
     assert case.state == "waiting_register"

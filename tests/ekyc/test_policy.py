@@ -239,14 +239,14 @@ def test_skip_dev_is_logged_as_unsafe(caplog):
 
 def _decided(app, citizen):
     """Decide a case whose card reads as `citizen`'s, with the citizen's own face as the card
-    portrait (another photo than the register's) when the faces data is there."""
+    portrait (the register's photo: a card is printed from it) when the faces data is there."""
     from ekyc.models import Case
     from idp.extensions import db
     from register.seed import faces_dir, identity_images, portrait_identity
 
     reading = reading_for(citizen)
     if faces_dir() is not None and citizen.portrait_file:
-        own = identity_images(portrait_identity(citizen))[1]
+        own = identity_images(portrait_identity(citizen))[0]
         reading.portrait_jpeg = (faces_dir() / own).read_bytes()
     app.extensions["ekyc.reader"] = FakeReader(reading)
     case_id, token = captured_case(app)
@@ -260,10 +260,23 @@ def test_with_face_check_required_and_no_matcher_an_operator_decides(ekyc_app, r
                                                                      citizens):
     app = ekyc_app(EKYC_FACE_CHECK="required")
     register_stub(app)
+    for name in ("ekyc.face_matcher", "ekyc.liveness", "ekyc.face_index"):
+        app.extensions.pop(name)  # a deployment without the biometric components
     state, reasons, account_id = _decided(app, citizens[1])
     assert state == "needs_review" and account_id is None
     assert reasons == ["face_check_unavailable", "liveness_unavailable",
                        "duplicate_search_unavailable"]
+
+
+def test_with_face_check_required_a_selfie_without_a_face_is_taken_again(
+        ekyc_app, register_stub, citizens):
+    """The real biometric checks are installed by default: striped test frames show no face."""
+    app = ekyc_app(EKYC_FACE_CHECK="required")
+    register_stub(app)
+    state, reasons, account_id = _decided(app, citizens[1])
+    assert (state, account_id) == ("rejected", None)
+    assert reasons == ["selfie_no_face"]
+    assert policy.reason_next("selfie_no_face") == "retry"
 
 
 def test_with_face_check_required_a_matcher_decides(ekyc_app, register_stub, citizens):
@@ -295,3 +308,32 @@ def test_consent_text_says_what_the_law_requires(ekyc_app):
     assert "BIOMETRIC" in english and "purpose" in english.lower()
     assert "SINH TRẮC HỌC" in vietnamese and "Mục đích" in vietnamese
     assert policy.consent_hash(english) != policy.consent_hash(vietnamese)
+
+
+def test_an_unusable_selfie_says_what_to_change(ekyc_app, register_stub, citizens):
+    """A selfie whose faces all fail the quality gates: the status page says what to change."""
+    from ekyc import biometrics
+    from ekyc.face.compare import SelfieComparison
+    from ekyc.models import Case
+    from idp.extensions import db
+
+    app = ekyc_app(EKYC_FACE_CHECK="required")
+    register_stub(app)
+    dark = SelfieComparison("unusable", "selfie_quality", None, None, 0,
+                            [["too_dark", "face_too_small"]], "m/1", 0.35, 0.66,
+                            detail={"problems": ["face_too_small", "too_dark"]})
+
+    def unusable(ev):
+        ev._bio_comparison = dark
+        return biometrics.face_match(ev)
+
+    app.extensions["ekyc.face_matcher"] = unusable
+    state, reasons, _ = _decided(app, citizens[1])
+    assert (state, reasons) == ("rejected", ["selfie_quality"])
+    with app.app_context():
+        case = db.session.scalar(db.select(Case).order_by(Case.created_at.desc()))
+        for locale, words in (("en", ("too far away", "too dark")), ("vi", ("quá xa", "quá tối"))):
+            view = service.status_view(case, locale)
+            assert view["next"] == "retry"
+            assert len(view["hints"]) == 2 and all(
+                w in " ".join(view["hints"]) for w in words), view["hints"]

@@ -134,6 +134,8 @@
     var steps = Array.prototype.slice.call(document.querySelectorAll("[data-action-code]"));
     var maxFrames = parseInt(root.dataset.maxFrames, 10) || 12;
     var perStep = Math.max(2, Math.floor(maxFrames / (steps.length + 1)));
+    // A blink lasts 150-300 ms: its step is captured faster (4 frames, 130 ms apart).
+    var blinkFrames = 4, blinkEvery = 130;
     var busy = false;
 
     action(root, "start").addEventListener("click", function () {
@@ -156,10 +158,10 @@
       busy = true;
       action(root, "shoot").disabled = true;
       var frames = [], stamps = [];
-      function burst(count) {
+      function burst(count, every) {
         var chain = Promise.resolve();
         for (var i = 0; i < count; i++) {
-          chain = chain.then(function () { return wait(350); }).then(function () {
+          chain = chain.then(function () { return wait(every || 350); }).then(function () {
             return grab(video, 960, 0.85).then(function (shot) {
               stamps.push(Date.now());
               frames.push(new File([shot.blob], "frame-" + frames.length + ".jpg",
@@ -178,7 +180,9 @@
           li.classList.add("now");
           say(root, "now", li.textContent.trim());
           return wait(900);
-        }).then(function () { return burst(perStep); });
+        }).then(function () {
+          return li.dataset.actionCode === "blink" ? burst(blinkFrames, blinkEvery) : burst(perStep);
+        });
       });
       chain.then(function () {
         steps.forEach(function (other) { other.classList.remove("now"); });
