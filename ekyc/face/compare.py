@@ -11,7 +11,7 @@ Decision (DOMAIN.md section 5):
    the liveness actions (head turned, eyes closed) fail them and are simply not used. No frame
    with a face: `unusable` / `selfie_no_face`; faces but none passing: `unusable` /
    `selfie_quality` (`quality` says what to change).
-2. The usable frames' embeddings are averaged and scaled back to their mean length (averaging
+2. The first `MAX_FUSED` usable frames' embeddings are averaged and scaled back to their mean length (averaging
    shortens the vector, which would shrink every distance and void the calibration): one fused
    selfie template, less sensitive to one frame's blur or expression.
 3. The card portrait is encoded (`matcher.encode`, or `card_encoding` when the caller already
@@ -39,6 +39,7 @@ from ekyc.face.thresholds import ACCEPT, REJECT, REVIEW, ThresholdsError
 from ekyc.face.thresholds import load as load_thresholds
 
 UNUSABLE = "unusable"
+MAX_FUSED = 3  # selfie frames fused at most
 REASONS = ("selfie_no_face", "selfie_quality", "portrait_no_face", "face_mismatch",
            "face_uncertain")
 
@@ -124,7 +125,9 @@ def compare_selfie(burst, card_portrait: bytes | None, register_portrait: bytes 
             continue
         q = assess(face, kind="selfie")
         quality.append(q.problems)
-        if q.ok and burst.encodings[i] is not None:
+        # The first MAX_FUSED usable frames (the look straight at the camera comes first):
+        # encoding is the stage's main cost, and more near-identical frames add little.
+        if q.ok and len(usable) < MAX_FUSED and burst.encodings[i] is not None:
             usable.append(burst.encodings[i])
     detail: dict = {"frames": len(burst.faces),
                     "frames_with_face": sum(f is not None for f in burst.faces),

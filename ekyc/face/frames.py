@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,23 +162,49 @@ def head_pose(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[float, floa
     return yaw, pitch, roll
 
 
+class LazyEncodings(Sequence):
+    """The embeddings of a burst's faces, computed on first access (`matcher.encode_frame`,
+    ~74 ms each, the stage's main cost): checks ask only for the frames they use. Indexing
+    gives an `Encoding` or None (no face); `computed` counts the encodings made so far."""
+
+    def __init__(self, faces: list[FaceFrame | None], matcher):
+        self._faces, self._matcher = faces, matcher
+        self._cache: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self._faces)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]
+        if index not in self._cache:
+            face = self._faces[index]
+            self._cache[index] = self._matcher.encode_frame(face) if face is not None else None
+        return self._cache[index]
+
+    @property
+    def computed(self) -> int:
+        return sum(1 for e in self._cache.values() if e is not None)
+
+
 @dataclass
 class Burst:
     """A burst of selfie frames analysed once: per frame its face (None: no face) and that
-    face's embedding (None: no face), in capture order; `errors[i]` is the FaceImageError code
-    of an unusable frame."""
+    face's embedding (None: no face; computed lazily, see `LazyEncodings`), in capture order;
+    `errors[i]` is the FaceImageError code of an unusable frame."""
 
     faces: list[FaceFrame | None]
-    encodings: list
+    encodings: Sequence
     errors: list[str | None]
 
 
 def analyse_burst(frames: list[bytes | np.ndarray], matcher) -> Burst:
-    """Detect each frame (near the previous frame's face first), place its landmarks and encode
-    it with `matcher.encode_frame`."""
+    """Detect each frame (near the previous frame's face first) and place its landmarks; each
+    face is encoded with `matcher.encode_frame` when a check first asks for it."""
     from ekyc.face.matcher import FaceImageError
 
-    faces, encodings, errors, hint = [], [], [], None
+    faces, errors, hint = [], [], None
     for frame in frames:
         try:
             face = analyse(frame, hint=hint)
@@ -186,10 +213,9 @@ def analyse_burst(frames: list[bytes | np.ndarray], matcher) -> Burst:
             face, error = None, exc.code
         faces.append(face)
         errors.append(error)
-        encodings.append(matcher.encode_frame(face) if face is not None else None)
         hint = face.box if face is not None else hint
-    return Burst(faces, encodings, errors)
+    return Burst(faces, LazyEncodings(faces, matcher), errors)
 
 
-__all__ = ["DETECT_SIDE", "Burst", "FaceFrame", "analyse", "analyse_burst", "eye_aspect_ratio",
-           "head_pose", "models"]
+__all__ = ["DETECT_SIDE", "Burst", "FaceFrame", "LazyEncodings", "analyse", "analyse_burst",
+           "eye_aspect_ratio", "head_pose", "models"]
