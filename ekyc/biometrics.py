@@ -75,7 +75,12 @@ def comparison(ev):
 
         national_id = ev.identity_fields().get("national_id")
         register = ev.register_portrait() if national_id else None
-        cached = compare_selfie(burst(ev), ev.card_portrait(), register, matcher=_matcher())
+        known = getattr(ev, "portrait_encodings", None) or {}  # from the portrait check
+        matcher = _matcher()
+        same_model = {k: e for k, e in known.items() if e is not None and e.model == matcher.model}
+        cached = compare_selfie(burst(ev), ev.card_portrait(), register, matcher=matcher,
+                                card_encoding=same_model.get("card"),
+                                register_encoding=same_model.get("register"))
         ev._bio_comparison = cached
     return cached
 

@@ -146,6 +146,7 @@ class CaseEvidence:
         self._answer: VerifyAnswer | None = None
         self._portrait_check: dict | None = None
         self._register_portrait: list[bytes | None] = []
+        self.portrait_encodings: dict = {}  # card / register faces found by the portrait check
 
     def images(self, kind: str) -> list[bytes]:
         if kind not in self._images:
@@ -215,7 +216,8 @@ class CaseEvidence:
         else:
             from .document.reader import compare_register_portrait
 
-            record, findings = compare_register_portrait(self.card_portrait(), reference)
+            record, findings = compare_register_portrait(self.card_portrait(), reference,
+                                                         encodings=self.portrait_encodings)
             data = self.reading()
             data["portrait_check"] = record
             data["findings"] = [*(data.get("findings") or []), *(f.to_dict() for f in findings)]

@@ -588,15 +588,17 @@ def _limits(matcher):
 
 
 def compare_register_portrait(card_portrait: bytes | np.ndarray | None,
-                              register_portrait: bytes, *, matcher=None,
-                              thresholds=None) -> tuple[dict, list[Finding]]:
+                              register_portrait: bytes, *, matcher=None, thresholds=None,
+                              encodings: dict | None = None) -> tuple[dict, list[Finding]]:
     """Compare the card's portrait crop (JPEG bytes or RGB array) with the register's portrait
     of the card's number: (record for `DocumentReading.portrait_check`, findings).
 
     `outcome` is `match` (distance below the strict threshold), `mismatch`
     (`portrait_register_mismatch`), `no_face` (none on the card: `portrait_no_face`) or
     `register_no_face` (`portrait_register_unusable`); every one but `match` is a review
-    finding. The matcher defaults to `ekyc.face.default_matcher()` and its thresholds file."""
+    finding. The matcher defaults to `ekyc.face.default_matcher()` and its thresholds file.
+    When `encodings` (a dict) is given, the faces found are left in it under "card" and
+    "register", so the selfie comparison need not encode the two portraits again."""
     from ekyc.face import FaceImageError, default_matcher
 
     matcher = matcher or default_matcher()
@@ -612,6 +614,8 @@ def compare_register_portrait(card_portrait: bytes | np.ndarray | None,
         record["outcome"] = "no_face"
         return record, [_finding("portrait_no_face")]
     record["card_face"] = list(card.box)
+    if encodings is not None:
+        encodings["card"] = card
     try:
         reference = matcher.encode(register_portrait)
     except FaceImageError as exc:
@@ -620,6 +624,8 @@ def compare_register_portrait(card_portrait: bytes | np.ndarray | None,
     if reference is None:
         record["outcome"] = "register_no_face"
         return record, [_finding("portrait_register_unusable")]
+    if encodings is not None:
+        encodings["register"] = reference
     distance = matcher.distance(card, reference)
     record["distance"] = round(distance, 4)
     if distance < limits.strict:
