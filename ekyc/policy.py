@@ -140,9 +140,8 @@ REASONS: dict[str, Reason] = {
                                       "retry"),
     "liveness_order": Reason(_l("We did not see every movement we asked for. Please start again "
                                 "and follow the instructions in order."), "retry"),
-    "liveness_passive_attack": Reason(_l("Your selfie must be taken live in front of the camera, "
-                                         "not from a photo or a screen. Please start again."),
-                                      "retry"),
+    "liveness_passive_attack": Reason(_l("Your selfie looks like it may have been taken from a "
+                                         "photo or a screen: an officer will check it."), "wait"),
     "duplicate_search_no_face": Reason(_l("An officer will check that you have no other "
                                           "account."), "wait"),
     "duplicate_face_suspected": Reason(_l("Your face looks like that of a person who already "

@@ -5,9 +5,9 @@
 Prints JSON: `sequences` (genuine bursts from faces-dev photos: share passing, in review,
 failing; per attack kind: share rejected (fail), in review, passing), `passive` (attack
 scores, APCER and BPCER at the review threshold on `presentation_attacks/` and on generated
-screen-recapture and print simulations), `cpu_ms` (liveness verify per burst, excluding the
-shared detection and encoding). Needs the shared test data (`EKYC_TEST_DATA`, default
-../shared/data).
+screen-recapture and print simulations), `cpu_ms` (liveness verify per burst: the shared
+detection excluded, the embeddings it asks for included, see `check.same_face_sample`).
+Needs the shared test data (`EKYC_TEST_DATA`, default ../shared/data).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Passive presentation-attack cues on one face: texture (LBP), moire (FFT peaks), screen
 reflection (specular highlights) and a print's washed-out colour. An additional signal only (DOMAIN.md section 6: published
 error of such cues is ~5-15%, and ours are hand-set, not trained): `check.verify` sends a
-moderate score to review and fails only a strong one.
+high score to review and never fails on it alone.
 
     result = score(face)            # face: ekyc.face.frames.FaceFrame
     result.attack_score             # 0 (looks live) .. 1 (looks like a print or a screen)
@@ -64,8 +64,16 @@ def _lbp_flat(grey: np.ndarray) -> float:
     return float(((code == 0) | (code == 255)).mean())
 
 
+def _inner(face) -> np.ndarray:
+    """The face box without its outer eighth on each side: skin, no background or collar."""
+    x, y, w, h = face.box
+    crop = face.rgb[y + h // 8:y + h - h // 8, x + w // 8:x + w - w // 8]
+    return crop if crop.size else face.rgb
+
+
 def _specular(rgb: np.ndarray) -> float:
-    """Share of near-white, colourless pixels: a screen's or glossy print's reflection."""
+    """Share of near-white, colourless pixels: a screen's or glossy print's reflection. Taken
+    on the face itself (`_inner`): a white wall or shirt around a live face is not one."""
     f = rgb.astype(np.float32)
     bright = f.min(axis=2) > 235
     grey = (f.max(axis=2) - f.min(axis=2)) < 18
@@ -81,7 +89,7 @@ def builtin_score(face) -> PassiveResult:
 
     rgb = _crop(face)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    moire, flat, spec = _moire(grey), _lbp_flat(grey), _specular(rgb)
+    moire, flat, spec = _moire(grey), _lbp_flat(grey), _specular(_inner(face))
     sat = float(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255)
     parts = {"moire": _logistic(moire, 5.6, 0.35), "lbp_flat": _logistic(flat, 0.55, 0.06),
              "specular": _logistic(spec, 0.06, 0.015),

@@ -4,7 +4,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from ekyc.liveness.check import events, match_actions, segments, verify
+from ekyc.liveness.check import (
+    events,
+    match_actions,
+    same_face_sample,
+    segments,
+    step_labels,
+    verify,
+)
 
 
 def test_events_collapse_runs_and_skip_missing_faces():
@@ -55,9 +62,51 @@ def test_capture_steps_are_split_at_the_pauses():
     assert segments(list(range(0, 4000, 400)), 3) is None
 
 
+def test_same_face_check_samples_the_anchor_and_one_face_per_step():
+    # steps (0, 2) (2, 6) (6, 10): the anchor, then the face nearest each step's middle
+    assert same_face_sample(list(range(10)), [(0, 2), (2, 6), (6, 10)]) == [0, 1, 3, 7]
+    # a step's middle frame without a face: its nearest face; a step with no face: nothing
+    assert same_face_sample([0, 1, 2, 5, 6, 9], [(0, 2), (2, 6), (6, 9), (9, 10)]) == \
+        [0, 1, 2, 6, 9]
+    assert same_face_sample([0, 1, 2, 5], [(0, 2), (2, 4), (4, 5), (5, 6)]) == [0, 1, 2, 5]
+    # no steps in the timestamps: every third face after the anchor
+    assert same_face_sample([0, 1, 2, 3, 4, 6, 7, 8, 9, 10], None) == [0, 1, 2, 6, 9]
+
+
 def test_synthetic_bursts_follow_capture_js():
     from ekyc.liveness.synth import step_counts, step_every
 
     assert step_counts(["turn_left", "blink"]) == [2, 4, 4]
     assert step_counts(["blink", "look_up", "turn_right"]) == [2, 4, 3, 3]
     assert step_every(["blink", "look_up"]) == [350, 130, 350]
+
+
+def _m(du=0.0, dv=0.0, ear=0.3):
+    from ekyc.liveness.measures import FrameMeasures
+
+    return FrameMeasures(u=du, v=dv, ear=ear, eye_scale=60.0, shape=None)
+
+
+def test_a_diagonal_frame_in_a_turn_step_counts_as_the_turn():
+    base = {"u": 0.0, "v": 0.0, "ear": 0.3}
+    steps = [(0, 1), (1, 3), (3, 5)]
+    ms = [_m(), _m(0.08, -0.2), _m(0.2, -0.05), _m(0.0, -0.2), _m(-0.01, -0.15)]
+    labels = ["neutral", "look_up", "turn_left", "look_up", "look_up"]
+    assert step_labels(labels, ms, base, ["turn_left", "look_up"], steps) == \
+        ["neutral", "turn_left", "turn_left", "look_up", "look_up"]
+    # no movement towards the asked turn (a look-up step put in its place): unchanged
+    assert step_labels(labels, ms, base, ["turn_right", "look_up"], steps) == labels
+    # a turned frame never becomes a look-up
+    turned = ["neutral", "turn_left", "turn_left", "turn_left", "look_up"]
+    ms[3] = _m(0.2, -0.08)
+    assert step_labels(turned, ms, base, ["turn_left", "look_up"], steps) == turned
+
+
+def test_a_blink_step_reads_the_open_eye_from_its_own_frames():
+    base = {"u": 0.0, "v": 0.0, "ear": 0.20}
+    steps = [(0, 1), (1, 5)]
+    ms = [_m(ear=0.2), _m(ear=0.24), _m(ear=0.23), _m(ear=0.17), _m(ear=0.24)]
+    labels = ["neutral"] * 5
+    assert step_labels(labels, ms, base, ["blink"], steps)[3] == "blink"
+    # the same frame outside a blink step stays as the burst's median reads it
+    assert step_labels(labels, ms, base, ["turn_left"], steps) == labels

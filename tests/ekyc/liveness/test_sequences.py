@@ -52,6 +52,13 @@ def test_genuine_burst_passes(run, photo, actions):
 
 
 @pytest.mark.parametrize(("photo", "actions"), CASES)
+def test_genuine_burst_encodes_the_anchor_and_one_face_per_step(run, photo, actions):
+    # encoding (~74 ms a face) is the stage's main cost: not every frame is encoded
+    result, burst, *_ = run("genuine", photo, actions)
+    assert burst.encodings.computed == 2 + len(actions) == len(result.detail["same_face_frames"])
+
+
+@pytest.mark.parametrize(("photo", "actions"), CASES)
 def test_genuine_burst_without_timing_goes_to_review(run, photo, actions):
     from ekyc.liveness import verify
 
