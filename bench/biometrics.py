@@ -41,22 +41,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import percentile, pin
+
 TARGET = 1.0
 ACTIONS = ("turn_left", "turn_right", "blink", "look_up")
-
-
-def _pin(cpu: int | None) -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned"
-    allowed = sorted(os.sched_getaffinity(0))
-    core = allowed[0] if cpu is None or cpu not in allowed else cpu
-    os.sched_setaffinity(0, {core})
-    return f"pinned to CPU {core}"
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _cases(folder: Path, count: int, frames: int, seed: int) -> list[dict]:
@@ -146,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (folder / "manifest.json").is_file():
         print(f"no manifest.json in {folder} (set EKYC_TEST_DATA)", file=sys.stderr)
         return 2
-    pinned = _pin(args.cpu)
+    pinned = pin(args.cpu)
     matcher = default_matcher()
     cases = _cases(folder, args.cases, args.frames, args.seed)
     index = _index(args.index, args.seed)
@@ -167,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| measure | CPU s per case |")
     print("|---|---|")
     print(f"| median (target <= {TARGET}) | {statistics.median(medians):.3f} |")
-    print(f"| p90 | {_pct(medians, 0.9):.3f} |")
+    print(f"| p90 | {percentile(medians, 0.9):.3f} |")
     print(f"| max | {max(medians):.3f} |")
     for stage, values in timings.items():
         print(f"| stage {stage} (median) | {statistics.median(values):.3f} |")

@@ -32,25 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import percentile, pin
 from ekyc.document import ocr, synth
 from ekyc.document.evaluate import cpu_seconds
 from ekyc.document.reader import read_document
 
 TARGET = 1.5
-
-
-def _pin(cpu: int | None) -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned (no sched_setaffinity on this platform)"
-    allowed = sorted(os.sched_getaffinity(0))
-    core = allowed[0] if cpu is None or cpu not in allowed else cpu
-    os.sched_setaffinity(0, {core})
-    return f"pinned to CPU {core}"
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     rows = [r for r in manifest["cards"] if r.get("purpose", "reading") == "reading"]
     today = date.fromisoformat(manifest["reference_date"])
-    pinned = _pin(args.cpu)
+    pinned = pin(args.cpu)
     cases = [((folder / r["front"]).read_bytes(), (folder / r["back"]).read_bytes(),
               (folder / r["register_portrait"]).read_bytes() if r.get("register_portrait")
               else None) for r in rows]
@@ -99,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| metric | CPU seconds per case |")
     print("|---|---:|")
     print(f"| median | {median:.3f} |")
-    print(f"| p90 | {_pct(medians, 0.9):.3f} |")
+    print(f"| p90 | {percentile(medians, 0.9):.3f} |")
     print(f"| mean | {statistics.fmean(medians):.3f} |")
     print(f"| max | {max(medians):.3f} |")
     print(f"| target (median) | <= {TARGET} ({'met' if median <= TARGET else 'NOT met'}) |\n")
