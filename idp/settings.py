@@ -215,8 +215,9 @@ def _validate_ekyc(conf: dict, production: bool) -> None:
     if mode == "skip-dev":
         if production:
             raise ConfigError("production refuses development settings: EKYC_FACE_CHECK=skip-dev")
-        log.warning("UNSAFE development setting EKYC_FACE_CHECK=skip-dev is on: onboarding cases "
-                    "are approved without a face check (refused in production)")
+        log.warning("UNSAFE development setting EKYC_FACE_CHECK=skip-dev is on: the face, "
+                    "liveness and duplicate checks run but never stop an onboarding case "
+                    "(refused in production)")
     if not conf["REGISTER_URL"].startswith(("https://", "http://")):
         raise ConfigError("REGISTER_URL must be an http(s):// URL")
     if production and not conf["REGISTER_URL"].startswith("https://"):
