@@ -21,10 +21,8 @@ A selfie frame's perceptual fingerprints are stored when the frames arrive
 
 from __future__ import annotations
 
-import io
 import logging
 
-import numpy as np
 from flask import current_app
 
 from idp.extensions import db
@@ -197,19 +195,12 @@ def enroll(ev, account_id: str) -> bool:
 
 # -- replay fingerprints --------------------------------------------------------------------
 
-def _rgb(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"))
-
-
 def record_frame_prints(case_id: str, challenge_id: str, frames: list[bytes]) -> None:
     """Store the perceptual fingerprints of a case's selfie frames (caller commits)."""
     from .liveness.replay import fingerprint
 
     for index, data in enumerate(frames):
-        value = fingerprint(_rgb(data))
+        value = fingerprint(data)  # decodes like the face analysis does
         db.session.add(FramePrint.of(case_id, challenge_id, index, value))
 
 
