@@ -94,7 +94,7 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("UPLOAD_MAX_PIXELS", 40_000_000, _INT, "largest accepted image, in pixels (bomb guard)"),
     ("UPLOAD_MIN_SIDE", 320, _INT, "smallest accepted image side, in pixels"),
     ("SELFIE_MIN_FRAMES", 3, _INT, "fewest selfie frames accepted for one challenge"),
-    ("SELFIE_MAX_FRAMES", 12, _INT, "most selfie frames accepted for one challenge"),
+    ("SELFIE_MAX_FRAMES", 13, _INT, "most selfie frames accepted for one challenge"),
     ("CHALLENGE_TTL", 120, _INT, "seconds a liveness challenge nonce stays valid"),
 ]
 

@@ -11,14 +11,16 @@ What is checked, in order (the first failing check gives the reason):
    spanning at most `ttl_ms`; none at all (photos picked from files) is unknown timing: review.
 2. faces: enough frames show a face, and the first ones (the look straight at the camera) do.
 3. same face: the embeddings of the first two faces (the anchor) and of one face per capture
-   step (every third face without steps; encoding is the stage's main cost) are close to the
+   step, its least turned one with open eyes (every third face without steps; encoding is the
+   stage's main cost), are close to the
    anchor's (another person during a step fails; a sampled face looking at the camera with open
    eyes that is only not clearly alike goes to review, turned or blinking faces are held to the
    fail threshold only); with `reference` (the card portrait), the anchor is not clearly
    someone else.
 4. not a still: the landmarks move between frames (a photo sent again and again does not).
 5. actions: each frame is labelled from its landmarks against the person's own first frames
-   (`ekyc.liveness.measures`): turned to the citizen's left or right, looking up, eyes shut.
+   (`ekyc.liveness.measures`): turned to the citizen's left or right, looking up, eyes shut
+   (the eye aspect ratio dropped, or the eye patches no longer look like the open eyes).
    Runs of equal labels are events; the challenge's actions must appear as events in the
    challenge's order, and no head movement that was not asked for may appear (a burst answering
    another challenge, or reordered frames, fails). Blinks that were not asked for are allowed
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ekyc.liveness.measures import FrameMeasures, measure
+from ekyc.liveness.measures import FrameMeasures, eye_similarity, measure, normalise_patches
 
 ACTIONS = ("turn_left", "turn_right", "blink", "look_up")
 POSE_ACTIONS = ("turn_left", "turn_right", "look_up")
@@ -64,6 +66,8 @@ TURN_DELTA = 0.13      # |delta u| for a head turn
 LOOK_UP_DELTA = 0.09   # -delta v for looking up
 BLINK_RATIO = 0.82     # EAR below this share of the open-eye EAR ...
 BLINK_DROP = 0.035     # ... and at least this much below it (every challenge also has a head movement, which a flat picture cannot fake)
+BLINK_EYES = 0.85      # or the eye patches' likeness to the open eyes below this (measures.py;
+#                        generated bursts: open eyes ~2.5% below it, shut eyes ~97%)
 STATIC_MOTION = 0.04   # RMS landmark motion (interocular units) below which frames are a still
 SAME_FACE_FAIL = 0.6  # embedding distance to the first frames: clearly another person
 SAME_FACE_REVIEW = 0.5
@@ -106,6 +110,20 @@ def _pose(m: FrameMeasures, base: dict) -> str | None:
     return None
 
 
+def _shut(m: FrameMeasures, base: dict, open_ear: float) -> bool:
+    """Eyes shut: the EAR well below the open-eye EAR, or the eye patches no longer like the
+    open eyes of the first frames."""
+    if m.ear < open_ear * BLINK_RATIO and m.ear < open_ear - BLINK_DROP:
+        return True
+    return _eyes(m, base) < BLINK_EYES
+
+
+def _eyes(m: FrameMeasures, base: dict) -> float:
+    """The eye patches' likeness to the first frames' open eyes (1 without patches)."""
+    ref = base.get("eyes")
+    return 1.0 if m.eyes is None or ref is None else eye_similarity(m.eyes, ref)
+
+
 def _labels(ms: list[FrameMeasures | None], base: dict) -> list[str | None]:
     """Per frame: a pose action, "blink", "neutral", or None (no face). The open-eye EAR is the
     median over the frames facing the camera (the person's own, not a population constant)."""
@@ -118,7 +136,7 @@ def _labels(ms: list[FrameMeasures | None], base: dict) -> list[str | None]:
             out.append(None)
         elif pose:
             out.append(pose)
-        elif m.ear < base["ear"] * BLINK_RATIO and m.ear < base["ear"] - BLINK_DROP:
+        elif _shut(m, base, base["ear"]):
             out.append("blink")
         else:
             out.append("neutral")
@@ -137,21 +155,25 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
     least `STEP_TOWARD` of the way towards the asked turn is a diagonal movement (a real head
     turns and tilts at once, and dlib's nose point also moves up in some turned faces, e.g.
     with glasses): it counts as the asked turn. Only that way round: a turn comes with some
-    vertical nose movement, so a turned frame never counts as looking up. Frames showing no
+    vertical nose movement, so a turned frame never counts as looking up. Once a turn step
+    shows the asked turn, its other frames read as looking up count as that turn too, and once
+    any step shows its asked action, frames of another head movement in it are neutral (a
+    slipped landmark: the asked action is there, and every action must still show in its own
+    step, so no other step gains anything). Frames showing no
     movement are never changed (a flat picture, which shows no parallax, gains nothing), and a
     step holding another step's movement (reordered frames) shows none towards the asked one.
     In a blink step, a frame facing the camera is also a blink against the step's own open-eye
-    EAR (the median of its frames facing the camera) when that is above the burst's."""
+    EAR (the upper quartile of its frames facing the camera) when that is above the burst's."""
     out = list(labels)
     for action, (lo, hi) in zip(actions, steps[1:], strict=True):
         if action == "blink":
             # the open eye also from this step's own frames facing the camera when they read
-            # wider than the burst's median (dlib's eye contour is noisy on small eyes)
+            # wider than the burst's median (dlib's eye contour is noisy on small eyes); their
+            # upper quartile, as one or two of a blink step's four frames are shut
             open_ = [ms[i].ear for i in range(lo, hi) if out[i] in ("neutral", "blink")]
-            ref = max(base["ear"], float(np.median(open_))) if open_ else base["ear"]
+            ref = max(base["ear"], float(np.percentile(open_, 75))) if open_ else base["ear"]
             for i in range(lo, hi):
-                if out[i] == "neutral" and ms[i].ear < ref * BLINK_RATIO \
-                        and ms[i].ear < ref - BLINK_DROP:
+                if out[i] == "neutral" and _shut(ms[i], base, ref):
                     out[i] = "blink"
             continue
         if action not in ("turn_left", "turn_right"):
@@ -159,6 +181,19 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
         for i in range(lo, hi):
             if out[i] == "look_up" and _toward(ms[i], base, action) >= STEP_TOWARD:
                 out[i] = action
+        if action in out[lo:hi]:
+            # the step shows the asked turn: its other frames read as looking up are the
+            # same movement (the head also nods while turning, or dlib's nose point jumps)
+            for i in range(lo, hi):
+                if out[i] == "look_up":
+                    out[i] = action
+    for action, (lo, hi) in zip(actions, steps[1:], strict=True):
+        if action in out[lo:hi]:
+            # the asked action is there: a lone frame of another movement in the same step is
+            # a slipped landmark or a drift, not another action
+            for i in range(lo, hi):
+                if out[i] in POSE_ACTIONS and out[i] != action:
+                    out[i] = "neutral"
     return out
 
 
@@ -212,17 +247,21 @@ def segments(stamps: list[int], count: int) -> list[tuple[int, int]] | None:
     return list(itertools.pairwise(bounds))
 
 
-def same_face_sample(idx: list[int], steps: list[tuple[int, int]] | None) -> list[int]:
+def same_face_sample(idx: list[int], steps: list[tuple[int, int]] | None,
+                     posed: dict[int, float] | None = None) -> list[int]:
     """The face frames whose embeddings the same-face check uses: the first two faces (the
-    anchor), then per capture step after the first the face nearest the step's middle, or,
-    without steps, every third face after the anchor."""
+    anchor), then per capture step after the first one face: the least `posed` (how far the
+    frame is from looking straight at the camera with open eyes; dlib's embedding moves with
+    pose, so a frontal frame tells people apart best), ties to the nearest the step's middle;
+    or, without steps, every third face after the anchor."""
     out = list(idx[:2])
     if steps:
         for lo, hi in steps[1:]:
             inside = [i for i in idx[2:] if lo <= i < hi]
             if inside:
                 mid = (lo + hi - 1) / 2
-                out.append(min(inside, key=lambda i: (abs(i - mid), i)))
+                out.append(min(inside, key=lambda i: (round((posed or {}).get(i, 0.0), 2),
+                                                      abs(i - mid), i)))
     else:
         out += idx[2::3]
     return out
@@ -260,18 +299,24 @@ def verify(burst, actions: list[str], *, timestamps_ms: list[int], reference=Non
 
     # Landmark measures and per-frame labels first (cheap): the same-face check needs to know
     # which frames face the camera.
-    ms = [measure(burst.faces[i].landmarks) if burst.faces[i] is not None else None
-          for i in range(len(burst.faces))]
+    ms = [measure(f.landmarks, f.rgb) if f is not None else None for f in burst.faces]
     present = [m for m in ms if m is not None]
-    first = present[:2]
+    # The reference pose and open eyes: the frames of the look straight at the camera
+    # (capture.js takes 3, so that one frame whose landmarks slipped does not move the median),
+    # or the first two faces when the timestamps do not show the steps.
+    steps = segments(list(timestamps_ms or []), len(actions) + 1)
+    first = [ms[i] for i in range(*steps[0]) if ms[i] is not None] if steps else []
+    first = first or present[:2]
     base = {"u": float(np.median([m.u for m in first])),
             "v": float(np.median([m.v for m in first])),
             "ear": float(np.median([m.ear for m in first]))}
+    if all(m.eyes is not None for m in first):
+        base["eyes"] = normalise_patches(np.mean([m.eyes for m in first], axis=0))
     labels = _labels(ms, base)
 
     # Same face throughout. Encoding costs ~74 ms a frame (the stage's main cost), so only a
     # sample is encoded: the first two faces (the anchor, the look straight at the camera) and
-    # one face per capture step (the one nearest the step's middle), or every third face when
+    # one face per capture step (its least turned one with open eyes), or every third face when
     # the timestamps do not show the steps. Another person during a step (a whole step swapped)
     # is still seen. A turned head or shut eyes move the embedding more than a face looking at
     # the camera does, so sampled frames facing the camera with open eyes are held to the
@@ -281,8 +326,9 @@ def verify(burst, actions: list[str], *, timestamps_ms: list[int], reference=Non
             return matcher.distance(a, b)
         return float(np.linalg.norm(np.asarray(a.vector) - np.asarray(b.vector)))
 
-    steps = segments(list(timestamps_ms or []), len(actions) + 1)
-    sample = same_face_sample(idx, steps)
+    posed = {i: max(abs(m.u - base["u"]) / TURN_DELTA, abs(m.v - base["v"]) / LOOK_UP_DELTA)
+             + (labels[i] == "blink") for i, m in enumerate(ms) if m is not None}
+    sample = same_face_sample(idx, steps, posed)
     detail["same_face_frames"] = sample
     encs = [burst.encodings[i] for i in idx[:2]]
     anchor_vec = np.mean([np.asarray(e.vector) for e in encs], axis=0)
@@ -316,7 +362,8 @@ def verify(burst, actions: list[str], *, timestamps_ms: list[int], reference=Non
     detail.update(labels=labels, events=seen,
                   du=[None if m is None else round(m.u - base["u"], 3) for m in ms],
                   dv=[None if m is None else round(m.v - base["v"], 3) for m in ms],
-                  ear=[None if m is None else round(m.ear, 3) for m in ms])
+                  ear=[None if m is None else round(m.ear, 3) for m in ms],
+                  eyes=[None if m is None else round(_eyes(m, base), 3) for m in ms])
     reason = match_actions(seen, list(actions))
     if reason:
         return done("fail", reason, 0.1)
@@ -338,7 +385,8 @@ def verify(burst, actions: list[str], *, timestamps_ms: list[int], reference=Non
         elif action == "look_up":
             s = max(base["v"] - m.v for m in present) / LOOK_UP_DELTA
         else:
-            s = (base["ear"] - min(m.ear for m in present)) / (base["ear"] * (1 - BLINK_RATIO))
+            s = max((base["ear"] - min(m.ear for m in present)) / (base["ear"] * (1 - BLINK_RATIO)),
+                    (1 - min(_eyes(m, base) for m in present)) / (1 - BLINK_EYES))
         strengths.append(min(s, 2.0) / 2)
     score = 0.5 + 0.5 * float(np.mean(strengths))
 

@@ -5,9 +5,9 @@
     frames, stamps = synth.genuine(photo, ["turn_left", "blink"], seed=1)
     frames, stamps = synth.attack("card", photo, ["turn_left", "blink"], seed=1, other=photo2)
 
-A burst follows `ekyc/static/ekyc/capture.js`: two frames looking straight, then `perStep`
+A burst follows `ekyc/static/ekyc/capture.js`: three frames looking straight, then `perStep`
 frames per head movement 350 ms apart and 4 frames 130 ms apart for a blink, a pause between
-steps, at most 12 frames; JPEG, with client timestamps.
+steps, at most 13 frames; JPEG, with client timestamps.
 
 Head turns and looking up are a 2.5-D warp: every pixel gets a depth (a paraboloid over the
 head plus a bump at the nose tip, found by the 68 landmarks) and is rotated about the head's
@@ -44,10 +44,11 @@ SIDE = 480  # frames are this size (capture.js sends up to 960 px; detection wor
 # more than a real turn does) and a pronounced nose, so that a moderate rotation gives the nose
 # parallax of a real 15-25 degree turn while eyes, mouth and outline stay nearly undistorted.
 HEAD_DEPTH, NOSE_DEPTH = 0.45, 0.42
-# capture.js: 2 frames looking straight, then per step `perStep` frames 350 ms apart (a blink
+# capture.js: 3 frames looking straight, then per step `perStep` frames 350 ms apart (a blink
 # step: 4 frames 130 ms apart), 800 ms before the first frame and 900 ms before each step; at
 # most MAX_FRAMES frames are sent.
-MAX_FRAMES, STEP_EVERY_MS, BLINK_FRAMES, BLINK_EVERY_MS = 12, 350, 4, 130
+MAX_FRAMES, STEP_EVERY_MS, BLINK_FRAMES, BLINK_EVERY_MS = 13, 350, 4, 130
+STRAIGHT_FRAMES = 3
 
 
 # --- geometry ----------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ def _more_faces(rgb: np.ndarray) -> bool:
     from ekyc.face.frames import models
 
     small = cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_AREA)
-    return len(models()["detector"](small, 1)) > 1
+    return len(models()["detector"](small, 2)) > 1
 
 
 def _jitter(rgb: np.ndarray, rng: random.Random, nrng: np.random.Generator,
@@ -251,13 +252,17 @@ def _step_frames(head: Head, action: str, count: int, rng: random.Random) -> lis
 
 
 def _per_step(actions: list[str], max_frames: int = MAX_FRAMES) -> int:
-    return max(2, max_frames // (len(actions) + 1))  # as capture.js
+    """Frames per head movement, as capture.js: what is left after the look straight and the
+    blink steps, shared between the movements, 2 to 4 each."""
+    moves = sum(a != "blink" for a in actions) or 1
+    left = max_frames - STRAIGHT_FRAMES - BLINK_FRAMES * (len(actions) - moves)
+    return min(4, max(2, left // moves))
 
 
 def step_counts(actions: list[str], max_frames: int = MAX_FRAMES) -> list[int]:
     """Frames per step as capture.js takes them (the look straight first), cut to
     `max_frames` in all."""
-    counts = [2] + [BLINK_FRAMES if a == "blink" else _per_step(actions, max_frames)
+    counts = [STRAIGHT_FRAMES] + [BLINK_FRAMES if a == "blink" else _per_step(actions, max_frames)
                     for a in actions]
     out, left = [], max_frames
     for c in counts:
@@ -277,8 +282,10 @@ def genuine_rgb(head: Head, actions: list[str], rng: random.Random,
     """RGB frames per step (the look straight first, then one list per action)."""
     counts = step_counts(actions)
     if per_step:
-        counts = [2] + [BLINK_FRAMES if a == "blink" else per_step for a in actions]
-    steps = [[head.rotated(rng.uniform(-1.5, 1.5), rng.uniform(-1.5, 1.5)) for _ in range(2)]]
+        counts = [STRAIGHT_FRAMES] + [BLINK_FRAMES if a == "blink" else per_step
+                                      for a in actions]
+    steps = [[head.rotated(rng.uniform(-1.5, 1.5), rng.uniform(-1.5, 1.5))
+              for _ in range(counts[0])]]
     for action, count in zip(actions, counts[1:], strict=True):
         steps.append(_step_frames(head, action, count, rng) if count else [])
     return steps

@@ -132,10 +132,14 @@
     var form = document.querySelector('form[data-upload="selfie"]');
     var video = root.querySelector("video");
     var steps = Array.prototype.slice.call(document.querySelectorAll("[data-action-code]"));
-    var maxFrames = parseInt(root.dataset.maxFrames, 10) || 12;
-    var perStep = Math.max(2, Math.floor(maxFrames / (steps.length + 1)));
+    var maxFrames = parseInt(root.dataset.maxFrames, 10) || 13;
     // A blink lasts 150-300 ms: its step is captured faster (4 frames, 130 ms apart).
-    var blinkFrames = 4, blinkEvery = 130;
+    var blinkFrames = 4, blinkEvery = 130, straightFrames = 3;
+    var blinks = steps.filter(function (li) { return li.dataset.actionCode === "blink"; }).length;
+    var moves = Math.max(1, steps.length - blinks);
+    // What is left after the look straight and the blinks, shared by the head movements (2-4).
+    var perStep = Math.min(4, Math.max(2, Math.floor(
+      (maxFrames - straightFrames - blinkFrames * blinks) / moves)));
     var busy = false;
 
     action(root, "start").addEventListener("click", function () {
@@ -172,8 +176,9 @@
         return chain;
       }
       say(root, "straight");
-      // First a short look straight at the camera, then each action in turn.
-      var chain = wait(800).then(function () { return burst(2); });
+      // First a short look straight at the camera (3 frames: the reference pose and open eyes
+      // the server compares every action with), then each action in turn.
+      var chain = wait(800).then(function () { return burst(straightFrames); });
       steps.forEach(function (li) {
         chain = chain.then(function () {
           steps.forEach(function (other) { other.classList.remove("now"); });

@@ -1,7 +1,9 @@
 """The challenge logic of `ekyc.liveness.check` without images: events in order, timing."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from ekyc.liveness.check import (
@@ -76,8 +78,10 @@ def test_same_face_check_samples_the_anchor_and_one_face_per_step():
 def test_synthetic_bursts_follow_capture_js():
     from ekyc.liveness.synth import step_counts, step_every
 
-    assert step_counts(["turn_left", "blink"]) == [2, 4, 4]
-    assert step_counts(["blink", "look_up", "turn_right"]) == [2, 4, 3, 3]
+    assert step_counts(["turn_left", "blink"]) == [3, 4, 4]
+    assert step_counts(["blink", "look_up", "turn_right"]) == [3, 4, 3, 3]
+    assert step_counts(["turn_left", "look_up", "turn_right"]) == [3, 3, 3, 3]
+    assert step_counts(["look_up", "turn_right"]) == [3, 4, 4]
     assert step_every(["blink", "look_up"]) == [350, 130, 350]
 
 
@@ -96,10 +100,12 @@ def test_a_diagonal_frame_in_a_turn_step_counts_as_the_turn():
         ["neutral", "turn_left", "turn_left", "look_up", "look_up"]
     # no movement towards the asked turn (a look-up step put in its place): unchanged
     assert step_labels(labels, ms, base, ["turn_right", "look_up"], steps) == labels
-    # a turned frame never becomes a look-up
+    # a turned frame never becomes a look-up (in a look-up step that shows the look-up it is
+    # a slipped frame: neutral)
     turned = ["neutral", "turn_left", "turn_left", "turn_left", "look_up"]
     ms[3] = _m(0.2, -0.08)
-    assert step_labels(turned, ms, base, ["turn_left", "look_up"], steps) == turned
+    assert step_labels(turned, ms, base, ["turn_left", "look_up"], steps) == \
+        ["neutral", "turn_left", "turn_left", "neutral", "look_up"]
 
 
 def test_a_blink_step_reads_the_open_eye_from_its_own_frames():
@@ -110,3 +116,46 @@ def test_a_blink_step_reads_the_open_eye_from_its_own_frames():
     assert step_labels(labels, ms, base, ["blink"], steps)[3] == "blink"
     # the same frame outside a blink step stays as the burst's median reads it
     assert step_labels(labels, ms, base, ["turn_left"], steps) == labels
+
+
+def test_a_nod_within_a_turn_step_that_shows_the_turn_is_part_of_it():
+    base = {"u": 0.0, "v": 0.0, "ear": 0.3}
+    steps = [(0, 1), (1, 4)]
+    ms = [_m(), _m(0.2), _m(-0.02, -0.12), _m(0.22)]
+    labels = ["neutral", "turn_left", "look_up", "turn_left"]
+    assert step_labels(labels, ms, base, ["turn_left"], steps) == \
+        ["neutral", "turn_left", "turn_left", "turn_left"]
+    # without the asked turn in the step the look-up stays (and fails the challenge)
+    assert step_labels(labels, ms, base, ["turn_right"], steps) == labels
+
+
+def test_eyes_that_stop_looking_open_are_a_blink_even_when_the_landmarks_stay_open():
+    from ekyc.liveness.check import _labels
+
+    rng = np.random.default_rng(0)
+    open_eyes = rng.normal(size=(2, 24, 48)).astype(np.float32)
+    shut_eyes = rng.normal(size=(2, 24, 48)).astype(np.float32)
+    base = {"u": 0.0, "v": 0.0, "ear": 0.3, "eyes": open_eyes}
+    ms = [_m(), _m(), _m()]
+    ms = [replace(ms[0], eyes=open_eyes), replace(ms[1], eyes=shut_eyes),
+          replace(ms[2], eyes=0.9 * open_eyes + 0.1 * shut_eyes)]
+    assert _labels(ms, base) == ["neutral", "blink", "neutral"]
+
+
+def test_the_same_face_check_encodes_each_steps_least_turned_frame():
+    steps = [(0, 2), (2, 6), (6, 10)]
+    posed = {0: 0, 1: 0, 2: 0.8, 3: 1.9, 4: 2.2, 5: 1.5, 6: 1.0, 7: 0.1, 8: 1.1, 9: 0.2}
+    assert same_face_sample(list(range(10)), steps, posed) == [0, 1, 2, 7]
+
+
+def test_a_slipped_frame_of_another_movement_in_a_step_that_shows_its_action_is_ignored():
+    base = {"u": 0.0, "v": 0.0, "ear": 0.3}
+    steps = [(0, 1), (1, 4), (4, 7)]
+    ms = [_m(), _m(-0.3), _m(-0.3), _m(-0.3), _m(0.47), _m(0.0, -0.2), _m(0.0, -0.2)]
+    labels = ["neutral", "turn_right", "turn_right", "turn_right", "turn_left", "look_up",
+              "look_up"]
+    out = step_labels(labels, ms, base, ["turn_right", "look_up"], steps)
+    assert out[4] == "neutral" and match_actions(events(out), ["turn_right", "look_up"]) is None
+    # a step without its asked action keeps everything (and fails the challenge)
+    assert step_labels(labels, ms, base, ["turn_right", "turn_right"], steps)[4:] == \
+        ["turn_left", "look_up", "look_up"]
