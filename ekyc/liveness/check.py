@@ -65,7 +65,10 @@ REASONS = {
 TURN_DELTA = 0.13      # |delta u| for a head turn
 LOOK_UP_DELTA = 0.09   # -delta v for looking up
 BLINK_RATIO = 0.82     # EAR below this share of the open-eye EAR ...
-BLINK_DROP = 0.035     # ... and at least this much below it (every challenge also has a head movement, which a flat picture cannot fake)
+BLINK_DROP = 0.035     # ... and at least this much below it, or a fifth of it for small eyes
+#                        (an open EAR under 0.175, common in East Asian faces, cannot drop 0.035
+#                        at 0.82; every challenge also has a head movement, which a flat picture
+#                        cannot fake)
 BLINK_EYES = 0.85      # or the eye patches' likeness to the open eyes below this (measures.py;
 #                        generated bursts: open eyes ~2.5% below it, shut eyes ~97%)
 STATIC_MOTION = 0.04   # RMS landmark motion (interocular units) below which frames are a still
@@ -113,7 +116,7 @@ def _pose(m: FrameMeasures, base: dict) -> str | None:
 def _shut(m: FrameMeasures, base: dict, open_ear: float) -> bool:
     """Eyes shut: the EAR well below the open-eye EAR, or the eye patches no longer like the
     open eyes of the first frames."""
-    if m.ear < open_ear * BLINK_RATIO and m.ear < open_ear - BLINK_DROP:
+    if m.ear < open_ear * BLINK_RATIO and m.ear < open_ear - min(BLINK_DROP, 0.2 * open_ear):
         return True
     return _eyes(m, base) < BLINK_EYES
 
@@ -162,9 +165,15 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
     step, so no other step gains anything). Frames showing no
     movement are never changed (a flat picture, which shows no parallax, gains nothing), and a
     step holding another step's movement (reordered frames) shows none towards the asked one.
+    Poses read during the look straight (which asks for none) are slipped landmarks: neutral.
     In a blink step, a frame facing the camera is also a blink against the step's own open-eye
     EAR (the upper quartile of its frames facing the camera) when that is above the burst's."""
     out = list(labels)
+    # the look straight asks for no movement: a pose read there is a slipped landmark (the
+    # reference is the median of its frames, so one slipped frame does not move it)
+    for i in range(*steps[0]):
+        if out[i] in POSE_ACTIONS:
+            out[i] = "neutral"
     for action, (lo, hi) in zip(actions, steps[1:], strict=True):
         if action == "blink":
             # the open eye also from this step's own frames facing the camera when they read

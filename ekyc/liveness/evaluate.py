@@ -1,6 +1,7 @@
 """Measure the liveness check on generated bursts and the passive cues on labelled attacks.
 
     uv run python -m ekyc.liveness.evaluate --json [--n 60] [--seed 1] [--data DIR]
+        [--swap-same-group]
 
 Prints JSON: `sequences` (genuine bursts from faces-dev photos: share passing, in review,
 failing; per attack kind: share rejected (fail), in review, passing), `passive` (attack
@@ -120,7 +121,8 @@ def passive_figures(folder: Path, rows: list[dict], n: int, seed: int) -> dict:
     return out
 
 
-def sequence_figures(folder: Path, rows: list[dict], n: int, seed: int) -> dict:
+def sequence_figures(folder: Path, rows: list[dict], n: int, seed: int,
+                     swap_same_group: bool = False) -> dict:
     from ekyc.face.frames import analyse_burst
     from ekyc.face.matcher import default_matcher
 
@@ -146,7 +148,9 @@ def sequence_figures(folder: Path, rows: list[dict], n: int, seed: int) -> dict:
             else:
                 other = None
                 if kind == "face_swap":
-                    pick = rng.choice([r for r in rows if r["identity"] != row["identity"]])
+                    pick = rng.choice([r for r in rows if r["identity"] != row["identity"]
+                                       and (not swap_same_group
+                                            or r.get("group") == row.get("group"))])
                     other = (folder / "faces-dev" / pick["file"]).read_bytes()
                 try:
                     frames, stamps = synth.attack(kind, head, actions, seed=seed * 1000 + k,
@@ -177,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=60, help="identities for generated bursts")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data", help="shared test data folder (default EKYC_TEST_DATA)")
+    parser.add_argument("--swap-same-group", action="store_true",
+                        help="the face_swap attacker is of the citizen's own demographic group "
+                             "(harder: dlib tells such faces apart less well)")
     args = parser.parse_args(argv)
     folder = data_dir(args.data)
     manifest = folder / "faces-dev" / "manifest.json"
@@ -184,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"faces-dev not found under {folder} (set EKYC_TEST_DATA)", file=sys.stderr)
         return 2
     rows = json.loads(manifest.read_text(encoding="utf-8"))
-    report = {"sequences": sequence_figures(folder, rows, args.n, args.seed),
+    report = {"sequences": sequence_figures(folder, rows, args.n, args.seed,
+                                            args.swap_same_group),
               "passive": passive_figures(folder, rows, args.n, args.seed)}
     if args.json:
         print(json.dumps(report, indent=1))

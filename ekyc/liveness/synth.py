@@ -53,9 +53,14 @@ STRAIGHT_FRAMES = 3
 
 # --- geometry ----------------------------------------------------------------------------------
 class Head:
-    """A photo prepared for warping: RGB at SIDE x SIDE, its landmarks and a depth map."""
+    """A photo prepared for warping: RGB at SIDE x SIDE, its landmarks and a depth map.
 
-    def __init__(self, photo: bytes | np.ndarray):
+    With `selfie_quality` (the default) the photo must pass the selfie quality gate
+    (`ekyc.face.quality`, the same the pipeline applies): a genuine burst starts with the citizen
+    looking straight at the camera, eyes open, in even light, and a photo turned away (LFW has
+    many) would be asked to be taken again before any liveness check."""
+
+    def __init__(self, photo: bytes | np.ndarray, selfie_quality: bool = True):
         rgb = load_rgb(photo)
         h, w = rgb.shape[:2]
         side = min(h, w)
@@ -64,6 +69,12 @@ class Head:
         face = analyse(self.rgb)
         if face is None or face.faces != 1 or _more_faces(self.rgb):
             raise ValueError("not exactly one face in photo")
+        if selfie_quality:
+            from ekyc.face.quality import assess
+
+            quality = assess(face)
+            if not quality.ok:
+                raise ValueError(f"the photo fails the selfie quality gate: {quality.problems}")
         self.landmarks = face.landmarks.astype(np.float64)
         lm = self.landmarks
         self.width = float(np.linalg.norm(lm[16] - lm[0]))
@@ -418,7 +429,7 @@ def attack(kind: str, photo, actions: list[str], *, seed: int = 0,
     if kind == "face_swap":
         if other is None:
             raise ValueError("face_swap needs another person's photo")
-        second = other if isinstance(other, Head) else Head(other)
+        second = other if isinstance(other, Head) else Head(other, selfie_quality=False)
         steps = genuine_rgb(head, actions, rng)
         theirs = genuine_rgb(second, actions, rng)
         swap = rng.randrange(1, len(steps))

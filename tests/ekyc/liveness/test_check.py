@@ -159,3 +159,21 @@ def test_a_slipped_frame_of_another_movement_in_a_step_that_shows_its_action_is_
     # a step without its asked action keeps everything (and fails the challenge)
     assert step_labels(labels, ms, base, ["turn_right", "turn_right"], steps)[4:] == \
         ["turn_left", "look_up", "look_up"]
+
+
+def test_small_eyes_blink_with_a_smaller_drop():
+    from ekyc.liveness.check import _labels
+
+    # an open EAR of 0.15 (narrow eyes): 0.116 is a blink although it is < 0.035 below
+    base = {"u": 0.0, "v": 0.0, "ear": 0.15}
+    ms = [_m(ear=0.15), _m(ear=0.15), _m(ear=0.116), _m(ear=0.14)]
+    assert _labels(ms, base) == ["neutral", "neutral", "blink", "neutral"]
+
+
+def test_a_slipped_pose_in_the_look_straight_is_not_an_action():
+    base = {"u": 0.0, "v": 0.0, "ear": 0.3}
+    steps = [(0, 3), (3, 5)]
+    ms = [_m(), _m(), _m(0.21), _m(-0.2), _m(-0.25)]
+    labels = ["neutral", "neutral", "turn_left", "turn_right", "turn_right"]
+    out = step_labels(labels, ms, base, ["turn_right"], steps)
+    assert out[2] == "neutral" and match_actions(events(out), ["turn_right"]) is None
