@@ -80,6 +80,21 @@ def current() -> dict | None:
     return sess
 
 
+def renew(sess: dict, **changes) -> dict:
+    """The same session (sid, auth_time, portals) under a fresh cookie, with `changes` applied:
+    for a step-up, a privilege change after which the old cookie must not work (no fixation)."""
+    kv = store.kv()
+    kv.delete(_key(sess["handle"]))
+    kv.srem(f"acct-sso:{sess['account_id']}", sess["handle"])
+    cookie = random_token(32)
+    sess = {**sess, **changes, "handle": sha256_b64(cookie), "last_seen": int(time.time())}
+    _save(sess)  # also points sid at the new handle, for back-channel logout
+    kv.sadd(f"acct-sso:{sess['account_id']}", sess["handle"])
+    g.set_session_cookie = cookie
+    g.sso_session = sess
+    return sess
+
+
 def update(sess: dict) -> None:
     _save(sess)
 

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from .. import audit, crypto, sessions
 from ..extensions import db
 from ..models import ACCOUNT_LOCKED, ACCOUNT_PENDING_ACTIVATION, Account
-from ..oauth2.scopes import acr_for_level
+from ..oauth2.scopes import acr_for
 from . import throttle
 from .passwords import hash_password, needs_rehash, verify_password
 
@@ -130,6 +130,15 @@ def finish_login(account: Account, amr: list[str]) -> dict:
     amr = list(dict.fromkeys(amr))
     if len(amr) > 1 and "mfa" not in amr:
         amr.append("mfa")
-    sess = sessions.create(account.id, amr, acr_for_level(account.level))
+    sess = sessions.create(account.id, amr, acr_for(account.level, amr))
     audit.record("login.success", account_id=account.id, amr=amr)
+    return sess
+
+
+def step_up(account: Account, sess: dict, methods: list[str]) -> dict:
+    """Add a second factor (`methods`, e.g. ["otp"]) to the citizen's live session: the same
+    session (sid, auth_time, portals) under a fresh cookie, its amr now with "mfa"."""
+    amr = list(dict.fromkeys(sess["amr"] + methods + ["mfa"]))
+    sess = sessions.renew(sess, amr=amr, acr=acr_for(account.level, amr))
+    audit.record("login.step_up", account_id=account.id, amr=amr)
     return sess

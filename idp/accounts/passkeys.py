@@ -1,6 +1,7 @@
 """WebAuthn passkeys (W3C Web Authentication L3) with the `webauthn` package.
 
-Registration from the account page; login with a discoverable credential (no ID number typed).
+Registration from the account page; login with a discoverable credential (no ID number typed),
+also as the second factor of a step-up (the session then keeps its sid and portals).
 A passkey with user verification is phishing-resistant: amr `hwk` + `user`, counted as MFA.
 """
 
@@ -30,8 +31,10 @@ from webauthn.helpers.structs import (
 from .. import audit, sessions
 from ..extensions import db
 from ..models import Account, WebAuthnCredential, utcnow
-from .authn import finish_login, recent
+from ..oauth2.authorize import load_interaction
+from .authn import finish_login, recent, step_up
 from .blueprint import bp
+from .flow import after_login, resume
 
 
 def _b64(raw: bytes) -> str:
@@ -154,11 +157,19 @@ def passkey_login_verify():
     account = db.session.get(Account, row.account_id)
     if account is None or not account.active:
         return _fail(_("This account cannot sign in. Ask at your commune police station."), 403)
+    handle = request.args.get("interaction")
+    data = load_interaction(handle) if handle else None
+    sess = sessions.current()
+    stepping_up = bool(data and data.get("step_up") and sess)
+    if stepping_up and sess["account_id"] != account.id:
+        audit.record("login.passkey_failure", account_id=row.account_id, reason="other_account")
+        return _fail(_("This passkey belongs to another account."), 403)
     row.sign_count = verified.new_sign_count
     row.last_used_at = utcnow()
     db.session.commit()
+    if stepping_up:  # a second factor for the session the authorization is waiting on
+        step_up(account, sess, ["hwk", "user"])
+        return jsonify(ok=True, next=resume(handle).location)
     finish_login(account, ["hwk", "user"])
-    from .views import after_login
-
-    target = after_login(request.args.get("interaction"), sessions.current())
+    target = after_login(handle, sessions.current())
     return jsonify(ok=True, next=target.location)

@@ -8,50 +8,16 @@ from flask import abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from .. import audit, sessions
-from ..clients import get_client
 from ..extensions import db
 from ..models import Account, AuditEvent, Client, Consent, WebAuthnCredential, utcnow
 from ..oauth2 import authorize
-from ..oauth2.authz_request import AuthorizationRequest
-from . import authn, passkeys, totp_views  # noqa: F401  (routes register on import)
+from . import authn, passkeys, step_up, totp_views  # noqa: F401  (routes register on import)
 from .blueprint import bp
 from .claims_text import describe_claims, describe_event
+from .flow import LOGIN_MESSAGES, after_login
+from .flow import interaction_context as _interaction_context
 
 __all__ = ["bp"]
-
-LOGIN_MESSAGES = {
-    "invalid": lambda: _("The ID number or password is not correct."),
-    "locked": lambda: _("Too many failed attempts. This account is locked for a while; "
-                        "try again later."),
-    "throttled": lambda: _("Too many failed attempts from this network. Try again later."),
-    "inactive": lambda: _("This account cannot sign in. Ask at your commune police station."),
-}
-
-
-def _interaction_context(handle):
-    data = authorize.load_interaction(handle) if handle else None
-    if handle and data is None:
-        from ..errors import PageError
-
-        raise PageError(_("This sign-in has expired. Go back to the service and start again."),
-                        400, "interaction_expired")
-    if not data:
-        return None, None, None
-    areq = AuthorizationRequest.from_dict(data["areq"])
-    # CSP form-action also governs the redirects after a submit: allow the client's origin.
-    g.form_action = areq.redirect_uri
-    return data, areq, get_client(areq.client_id)
-
-
-def after_login(handle, sess):
-    if handle:
-        data = authorize.load_interaction(handle)
-        if data is not None:
-            data["logged_in_at"] = sess["auth_time"]
-            authorize.update_interaction(handle, data)
-            return redirect(url_for("oauth2.authorize_resume", interaction=handle))
-    return redirect(session.pop("login_next", None) or url_for("accounts.account"))
-
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():

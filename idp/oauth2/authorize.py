@@ -1,9 +1,10 @@
 """The authorization endpoint (RFC 6749 3.1, OIDC Core 3.1.2) and its interaction decisions.
 
 `authorize()` validates the request (authz_request.py), then `decide()` runs the interaction
-checks in order: session, max_age, prompt=login, id_token_hint, login_hint, acr, account
-selection, consent. Each either passes, sends the browser to a page (login, consent), or, with
-prompt=none, answers the client with the matching OIDC error. When all pass, a code is issued.
+checks in order: session, max_age, prompt=login, id_token_hint, login_hint, account selection,
+acr (step-up), consent. Each either passes, sends the browser to a page (login, step-up,
+consent), or, with prompt=none, answers the client with the matching OIDC error. When all pass,
+a code is issued, carrying the acr the session satisfied and its amr.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..models import Account, Client, Consent
 from . import tokens
 from .authz_request import AuthorizationRequest, RedirectedError, validate
 from .responses import AuthorizationError, respond, respond_error
-from .scopes import SCOPE_CLAIMS, level_for_acr
+from .scopes import SCOPE_CLAIMS, acr_for_level, level_for_acr, satisfies
 
 MAX_INTERACTIONS = 5  # per browser, so the signed cookie stays small
 
@@ -85,13 +86,24 @@ def _check_hints(areq, sess, state, account, client):
         raise NeedsLogin("id_token_hint_mismatch")
 
 
+def token_acr(areq: AuthorizationRequest, account: Account, amr: list[str]) -> str | None:
+    """The ID token's acr: the first value asked for that the session satisfies, else (nothing
+    asked) the account's level; None when a required value is not satisfied."""
+    for value in areq.preferred_acr():
+        if satisfies(value, account.level, amr):
+            return value
+    return None if areq.required_acr() else acr_for_level(account.level)
+
+
 def _check_acr(areq, sess, state, account):
-    essential = areq.essential_acr()
-    if essential:
-        levels = [level_for_acr(a) for a in essential if level_for_acr(a)]
-        if levels and account.level < min(levels):
-            raise AuthorizationError("access_denied",
-                                     "the account does not reach the requested assurance level")
+    """acr_values / an essential acr claim are a requirement; unmet, the citizen steps up
+    towards the first value asked: a second factor, or (level too low) the level-2 page."""
+    wanted = areq.required_acr()
+    if not wanted or token_acr(areq, account, sess["amr"]):
+        return
+    if account.level < level_for_acr(wanted[0]):
+        raise NeedsPage("step_up_level")
+    raise NeedsPage("step_up")
 
 
 def _check_select_account(areq, sess, state):
@@ -128,7 +140,9 @@ def _check_consent(areq, sess, state, account, client):
 
 
 PROMPT_NONE_ERRORS = {"select_account": "account_selection_required",
-                      "consent": "consent_required"}
+                      "consent": "consent_required",
+                      "step_up": "interaction_required",
+                      "step_up_level": "interaction_required"}
 
 
 def decide(areq: AuthorizationRequest, client: Client, handle: str | None = None,
@@ -152,17 +166,20 @@ def decide(areq: AuthorizationRequest, client: Client, handle: str | None = None
                 sessions.destroy(sess)
             handle = handle or save_interaction(areq)
             return redirect(url_for("accounts.login", interaction=handle))
-        _check_acr(areq, sess, state, account)
         try:
             _check_select_account(areq, sess, state)
+            _check_acr(areq, sess, state, account)
             _check_consent(areq, sess, state, account, client)
         except NeedsPage as need:
             if "none" in areq.prompt:
                 raise AuthorizationError(PROMPT_NONE_ERRORS[need.page],
                                          f"{need.page} is required") from need
-            handle = handle or save_interaction(areq, logged_in_at=state.get("logged_in_at"))
-            if handle and state:
+            if need.page.startswith("step_up"):
+                state["step_up"] = need.page  # the passkey login then adds to this session
+            if handle:
                 update_interaction(handle, {"areq": areq.to_dict(), **state})
+            else:
+                handle = save_interaction(areq, **state)
             return redirect(url_for(f"accounts.{need.page}", interaction=handle))
     except AuthorizationError as error:
         if handle:
@@ -177,7 +194,8 @@ def issue_code(areq, client, sess, account):
     code = tokens.save_code({
         "client_id": client.client_id, "redirect_uri": areq.redirect_uri, "scope": areq.scope,
         "account_id": account.id, "nonce": areq.nonce, "auth_time": sess["auth_time"],
-        "acr": sess["acr"], "amr": sess["amr"], "sid": sess["sid"], "claims": areq.claims,
+        "acr": token_acr(areq, account, sess["amr"]), "amr": sess["amr"], "sid": sess["sid"],
+        "claims": areq.claims,
         "code_challenge": areq.code_challenge,
         "code_challenge_method": areq.code_challenge_method,
         "grant_id": tokens.new_grant_id(),

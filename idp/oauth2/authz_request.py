@@ -59,12 +59,29 @@ class AuthorizationRequest:
     def from_dict(cls, data: dict) -> AuthorizationRequest:
         return cls(**data)
 
+    def _acr_claim(self) -> tuple[list[str], bool]:
+        """Known values of the `acr` ID token claim request (OIDC Core 5.5.1.1), essential?"""
+        acr = (self.claims or {}).get("id_token", {}).get("acr")
+        if not isinstance(acr, dict):
+            return [], False
+        values = acr.get("values")
+        if not isinstance(values, list):
+            values = [acr["value"]] if "value" in acr else []
+        return [v for v in values if isinstance(v, str) and v in ACR_VALUES], \
+            acr.get("essential") is True
+
     def essential_acr(self) -> list[str]:
-        acr = self.claims.get("id_token", {}).get("acr") if self.claims else None
-        if isinstance(acr, dict) and acr.get("essential"):
-            values = acr.get("values") or ([acr["value"]] if "value" in acr else [])
-            return [v for v in values if isinstance(v, str)]
-        return []
+        values, essential = self._acr_claim()
+        return values if essential else []
+
+    def required_acr(self) -> list[str]:
+        """acr values the session must satisfy, in the portal's order of preference: an
+        essential acr claim, else acr_values (treated as a requirement, not a wish)."""
+        return self.essential_acr() or list(self.acr_values)
+
+    def preferred_acr(self) -> list[str]:
+        """Values to choose the ID token's acr from: the required ones, else a voluntary claim."""
+        return self.required_acr() or self._acr_claim()[0]
 
 
 class RedirectedError(Exception):
@@ -233,8 +250,12 @@ def _check_id_token_hint(params: dict, client: Client) -> str | None:
     return claims.get("sub")
 
 
-def _check_acr(params: dict) -> list[str]:
-    return [a for a in params.get("acr_values", "").split() if a in ACR_VALUES]
+def _check_acr(params: dict, client: Client) -> list[str]:
+    """Known acr_values (unknown ones are ignored, OIDC Core 3.1.2.1), else the client's
+    registered default_acr_values (OIDC Registration 2)."""
+    asked = params.get("acr_values")
+    values = asked.split() if asked else client.meta("default_acr_values") or []
+    return list(dict.fromkeys(a for a in values if isinstance(a, str) and a in ACR_VALUES))
 
 
 def _check_strings(params: dict) -> None:
@@ -273,7 +294,7 @@ def validate(multi, *, allow_par: bool = True, require_par_check: bool = True
             state=params.get("state"), scope=_check_scope(params, client),
             nonce=params.get("nonce"), code_challenge=challenge, code_challenge_method=method,
             prompt=_check_prompt(params), max_age=_check_max_age(params, client),
-            claims=_check_claims(params), acr_values=_check_acr(params),
+            claims=_check_claims(params), acr_values=_check_acr(params, client),
             ui_locales=params.get("ui_locales"), claims_locales=params.get("claims_locales"),
             login_hint=params.get("login_hint"), hint_sub=_check_id_token_hint(params, client),
             display=params.get("display") or "page", via_par=via_par)

@@ -62,7 +62,8 @@ AUTHZ_ERRORS = {"invalid_request", "unauthorized_client", "access_denied",
                 "interaction_required", "login_required", "account_selection_required",
                 "consent_required", "invalid_request_uri", "invalid_request_object",
                 "request_not_supported", "request_uri_not_supported",
-                "registration_not_supported"}  # OIDC Core 3.1.2.6
+                "registration_not_supported",  # OIDC Core 3.1.2.6
+                "unmet_authentication_requirements"}  # OIDC Unmet Authentication Reqs 1.0
 BEARER_ERRORS = {"invalid_request", "invalid_token", "insufficient_scope"}  # RFC 6750 3.1
 REGISTRATION_ERRORS = {"invalid_redirect_uri", "invalid_client_metadata",
                        "invalid_software_statement", "unapproved_software_statement",

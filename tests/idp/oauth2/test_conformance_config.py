@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 
-from idp import keys
+from idp import crypto, keys
 from idp.extensions import db
 from idp.models import Account
 from tests.conftest import ISSUER
-from tests.helpers import authorize_params, exchange, get_code, register_client
+from tests.helpers import (
+    authorize_params,
+    csrf_token,
+    exchange,
+    follow_to_client,
+    get_code,
+    login,
+    query_of,
+    register_client,
+)
 from tests.idp.oauth2.test_conformance_basic import (
     b64url_decode,
     check_callback,
@@ -152,17 +162,39 @@ def test_scopes_supported_are_all_accepted(app, client, meta):
     assert set(tokens["scope"].split()) == set(meta["scopes_supported"])
 
 
+def _second_factor_flow(app, rp, acr: str) -> str:
+    """A fresh browser asks for `acr`; the citizen signs in with password and TOTP code."""
+    secret = pyotp.random_base32()
+    with app.app_context():
+        account = db.session.scalar(db.select(Account))
+        account.totp_secret_encrypted, account.totp_last_step = crypto.encrypt(secret), 0
+        db.session.commit()
+    browser = app.test_client()
+    sent = authorize_params(rp, acr_values=acr)
+    start = browser.get("/authorize", query_string=sent)
+    assert login(browser, interaction=query_of(start.headers["Location"])["interaction"]) \
+        .headers["Location"] == "/login/otp"
+    page = browser.get("/login/otp")
+    response = browser.post("/login/otp", data={"csrf_token": csrf_token(page.text),
+                                                "code": pyotp.TOTP(secret).now()})
+    callback = query_of(follow_to_client(browser, response, rp).headers["Location"])
+    tokens = check_token_response(exchange(browser, rp, check_callback(callback, sent)))
+    return check_id_token(browser, rp, tokens["id_token"], nonce=sent["nonce"])["acr"]
+
+
 def test_acr_values_supported_are_reachable(app, client, meta):
-    """acr_values_supported is truthful: each level is what a citizen of that level gets."""
+    """acr_values_supported is truthful: each value is what a citizen of that level gets,
+    signing in with the password (nothing asked), or asking for it with a second factor."""
     rp = register_client(app)
     seen = set()
     for level in (1, 2):
         with app.app_context():
             account = db.session.scalar(db.select(Account))
-            account.level = level
+            account.level, account.totp_secret_encrypted = level, None
             db.session.commit()
         other = app.test_client()
         seen.add(run_flow(other, rp)["id_token"]["acr"])
+        seen.add(_second_factor_flow(app, rp, f"urn:dinhdanh:loa:{level}:mfa"))
     assert seen == set(meta["acr_values_supported"])
 
 
