@@ -165,15 +165,11 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
     step, so no other step gains anything). Frames showing no
     movement are never changed (a flat picture, which shows no parallax, gains nothing), and a
     step holding another step's movement (reordered frames) shows none towards the asked one.
-    Poses read during the look straight (which asks for none) are slipped landmarks: neutral.
+    A pose read during the look straight stays an unrequested movement: a flat picture's
+    landmarks jump, and the look straight is where that shows.
     In a blink step, a frame facing the camera is also a blink against the step's own open-eye
     EAR (the upper quartile of its frames facing the camera) when that is above the burst's."""
     out = list(labels)
-    # the look straight asks for no movement: a pose read there is a slipped landmark (the
-    # reference is the median of its frames, so one slipped frame does not move it)
-    for i in range(*steps[0]):
-        if out[i] in POSE_ACTIONS:
-            out[i] = "neutral"
     for action, (lo, hi) in zip(actions, steps[1:], strict=True):
         if action == "blink":
             # the open eye also from this step's own frames facing the camera when they read
@@ -184,6 +180,13 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
             for i in range(lo, hi):
                 if out[i] == "neutral" and _shut(ms[i], base, ref):
                     out[i] = "blink"
+            faces = [i for i in range(lo, hi) if out[i] is not None]
+            if faces and all(out[i] == "blink" for i in faces):
+                # a blink closes and opens the eyes within the step's ~0.5 s: eyes that never
+                # look open (closed throughout, or unlike the first frames' eyes: another
+                # person) are not one
+                for i in faces:
+                    out[i] = "neutral"
             continue
         if action not in ("turn_left", "turn_right"):
             continue

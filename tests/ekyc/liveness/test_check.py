@@ -170,10 +170,28 @@ def test_small_eyes_blink_with_a_smaller_drop():
     assert _labels(ms, base) == ["neutral", "neutral", "blink", "neutral"]
 
 
-def test_a_slipped_pose_in_the_look_straight_is_not_an_action():
+def test_a_pose_in_the_look_straight_is_an_unrequested_movement():
+    # a flat picture's landmarks jump: the look straight is where that shows
     base = {"u": 0.0, "v": 0.0, "ear": 0.3}
     steps = [(0, 3), (3, 5)]
-    ms = [_m(), _m(), _m(0.21), _m(-0.2), _m(-0.25)]
-    labels = ["neutral", "neutral", "turn_left", "turn_right", "turn_right"]
+    ms = [_m(), _m(), _m(-0.32), _m(-0.2), _m(-0.25)]
+    labels = ["neutral", "neutral", "turn_right", "turn_right", "turn_right"]
     out = step_labels(labels, ms, base, ["turn_right"], steps)
-    assert out[2] == "neutral" and match_actions(events(out), ["turn_right"]) is None
+    assert out[2] == "turn_right"
+    assert match_actions(events(["neutral", "turn_right", "neutral", "blink", "neutral",
+                                 "turn_right"]), ["blink", "turn_right"]) == "liveness_order"
+
+
+def test_a_blink_step_whose_eyes_never_look_open_is_not_a_blink():
+    rng = np.random.default_rng(1)
+    open_eyes = rng.normal(size=(2, 24, 48)).astype(np.float32)
+    other = rng.normal(size=(2, 24, 48)).astype(np.float32)
+    base = {"u": 0.0, "v": 0.0, "ear": 0.3, "eyes": open_eyes}
+    steps = [(0, 1), (1, 5)]
+    ms = [replace(_m(), eyes=open_eyes)] + [replace(_m(), eyes=other) for _ in range(4)]
+    labels = ["neutral", "blink", "blink", "blink", "blink"]
+    assert "blink" not in step_labels(labels, ms, base, ["blink"], steps)
+    # closing and opening again is one
+    ms[2] = replace(_m(), eyes=open_eyes)
+    labels[2] = "neutral"
+    assert "blink" in step_labels(labels, ms, base, ["blink"], steps)
