@@ -231,9 +231,11 @@ def validate_metadata(raw: dict, *, allow_http: bool) -> dict:
 
 
 def create_client(meta: dict, *, first_party=False, public_subject=False,
-                  with_registration_token=False) -> tuple[Client, dict]:
-    """Persist a client; returns it with the one-time secrets to show its owner."""
-    client = Client(client_id=crypto.random_token(18), client_metadata=meta,
+                  with_registration_token=False, client_id: str | None = None
+                  ) -> tuple[Client, dict]:
+    """Persist a client; returns it with the one-time secrets to show its owner. `client_id`
+    fixes the identifier (operator set-ups such as the demo portals); random otherwise."""
+    client = Client(client_id=client_id or crypto.random_token(18), client_metadata=meta,
                     first_party=first_party, public_subject=public_subject,
                     issued_at=int(time.time()))
     if public_subject:

@@ -1,0 +1,168 @@
+"""Real servers for the portal tests: the IdP under gunicorn (tests/e2e helpers) with the
+three portals registered by `python -m clients setup` at the base URLs the tests use, extra
+citizens written straight into its database, and each portal started on its own free port
+(Python portals under gunicorn, the Node example with `node server.mjs`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from clients import PORTALS
+from tests.e2e.conftest import (
+    _empty_shared_stores,
+    _flask,
+    _free_port,
+    _server_env,
+    _spawn,
+    _stop,
+    _wait_healthy,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_DIR = ROOT / "clients" / "node-example"
+TRANSLATIONS = ROOT / "clients" / "portal" / "translations"
+STARTUP_SECONDS = 30  # gunicorn imports the app and binds; generous for a loaded CI machine
+IDP_KEYS = ("IDP_ENV", "ISSUER", "DATABASE_URL", "REDIS_URL", "INSTANCE_PATH", "SECRET_KEY",
+            "DATA_ENCRYPTION_KEY", "PAIRWISE_SECRET")
+
+
+@dataclass
+class Stack:
+    """The running IdP and what the portals need to join it."""
+    issuer: str
+    env: dict                  # the IdP's environment (database, secrets)
+    instance: Path             # PORTAL_INSTANCE: clients/<name>/client.json + key.jwk
+    base_urls: dict[str, str]  # portal name -> http://127.0.0.1:<free port>
+    log: Path
+    citizens: dict[str, str] = field(default_factory=dict)  # pid -> password
+
+    def add_citizen(self, pid: str, password: str, *, level: int = 1, name: str) -> str:
+        """A citizen account as onboarding would leave it (no second factor)."""
+        from idp import create_app
+        from idp.cli import create_citizen
+        from tests.conftest import _dispose
+
+        family, _, given = name.partition(" ")
+        app = create_app({k: self.env[k] for k in IDP_KEYS})
+        with app.app_context():
+            create_citizen(pid, password, full_name=name, family_name=family, given_name=given,
+                           birthdate=dt.date(1990, 1, 2), level=level,
+                           gender="female" if " Thị " in f" {name} " else "male",
+                           email=f"{pid}@example.vn", email_verified=True,
+                           address={"formatted": "Số 2 Lê Lợi, Huế", "country": "VN"})
+        _dispose(app)
+        self.citizens[pid] = password
+        return pid
+
+
+def compile_translations() -> None:
+    """The portal's .mo files (gitignored; `make translations` builds them too)."""
+    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            subprocess.run([str(Path(sys.executable).parent / "pybabel"), "compile", "-d",
+                            str(TRANSLATIONS)], check=True, capture_output=True, timeout=60)
+            return
+
+
+@contextmanager
+def idp_stack(tmp: Path) -> Iterator[Stack]:
+    """Migrate, seed, register the portals, serve the IdP; stop it afterwards."""
+    compile_translations()
+    port = _free_port()
+    env = _server_env(tmp, port)
+    log = tmp / "idp.log"
+    _flask(env, "db", "upgrade", log=log)
+    if os.environ.get("TEST_DATABASE_URL") or env["REDIS_URL"]:
+        _empty_shared_stores(env)
+    _flask(env, "seed", log=log)
+    stack = Stack(issuer=env["ISSUER"], env=env, instance=tmp / "portals", log=log,
+                  base_urls={name: f"http://127.0.0.1:{_free_port()}" for name in PORTALS})
+    args = ["clients", "setup", "--instance", str(stack.instance)]
+    for name, url in stack.base_urls.items():
+        args += ["--base-url", f"{name}={url}"]
+    with log.open("a") as out:
+        done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, stdout=out,
+                              stderr=subprocess.STDOUT, timeout=120, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"python -m clients setup failed:\n{log.read_text()}")
+    procs = [_spawn(["gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{port}",
+                     "--access-logfile", "-", "--no-control-socket", "wsgi:app"], env, log)]
+    if env["REDIS_URL"]:
+        procs.append(_spawn(["flask", "--app", "wsgi", "jobs", "worker"], env, log))
+    try:
+        _wait_healthy(procs, stack.issuer, log)
+        yield stack
+    finally:
+        for proc in procs:
+            _stop(proc)
+
+
+def _portal_env(stack: Stack, name: str) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FLASK_", "IDP_", "PORTAL_", "REDIS_"))}
+    env.update({"PORTAL_INSTANCE": str(stack.instance), "PORTAL_ENV": "development",
+                "PORTAL_ISSUER": stack.issuer, "PORTAL_BASE_URL": stack.base_urls[name],
+                "PORT": stack.base_urls[name].rsplit(":", 1)[1], "PYTHONUNBUFFERED": "1",
+                "REDIS_URL": os.environ.get("TEST_REDIS_URL", "")})
+    return env
+
+
+def _wait_portal(proc: subprocess.Popen, base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the portal at {base_url} exited with {proc.returncode}:\n"
+                        f"{log.read_text()}")
+        try:
+            if requests.get(f"{base_url}/", timeout=2).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the portal at {base_url} did not answer within {STARTUP_SECONDS} s:\n"
+                f"{log.read_text()}")
+
+
+@contextmanager
+def portal(stack: Stack, name: str) -> Iterator[str]:
+    """Serve one portal at its base URL; yields the base URL."""
+    log = stack.log.parent / f"{name}.log"
+    env = _portal_env(stack, name)
+    if name == "node_example":
+        proc = _start_node(env, log)
+    else:
+        bind = stack.base_urls[name].removeprefix("http://")
+        proc = _spawn(["gunicorn", "-w", "1", "--threads", "4", "-b", bind,
+                       "--access-logfile", "-", "--no-control-socket",
+                       f'clients.portal:create_app("{name}")'], env, log)
+    try:
+        _wait_portal(proc, stack.base_urls[name], log)
+        yield stack.base_urls[name]
+    finally:
+        _stop(proc)
+
+
+def _start_node(env: dict, log: Path) -> subprocess.Popen:
+    if not (NODE_DIR / "server.mjs").exists():
+        pytest.skip("clients/node-example/server.mjs does not exist yet")
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip("node and npm are not installed (apt-get install nodejs npm)")
+    if not (NODE_DIR / "node_modules").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
+                       capture_output=True, timeout=300)
+    with log.open("a") as out:
+        return subprocess.Popen(["node", "server.mjs"], cwd=NODE_DIR, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
