@@ -8,6 +8,9 @@ export FLASK_APP := wsgi
 HOST ?= 127.0.0.1
 IDP_PORT ?= 8000
 REGISTER_PORT ?= 8100
+PORTAL1_PORT ?= 8201
+PORTAL2_PORT ?= 8202
+NODE_PORTAL_PORT ?= 8203
 
 .PHONY: help
 help: ## show this list
@@ -25,6 +28,7 @@ install: uv ## install the locked Python dependencies into .venv
 .PHONY: translations
 translations: ## compile the message catalogues (vi, en)
 	$(RUN) pybabel compile -d idp/translations >/dev/null
+	$(RUN) pybabel compile -d clients/portal/translations >/dev/null
 
 .PHONY: migrate
 migrate: ## apply database migrations (DATABASE_URL, SQLite by default)
@@ -42,8 +46,12 @@ register-seed: ## the register stub's 10,000 synthetic citizens (idempotent, ~2 
 demo-cards: install ## photos of synthetic ID cards (+ selfies) to try the onboarding, in instance/demo-cards/
 	$(RUN) python -m ekyc.demo_cards
 
+.PHONY: portals-setup
+portals-setup: ## register the demo portals (:8201, :8202, node :8203) with the IdP, keys in instance/clients/
+	$(RUN) python -m clients setup --issuer $${ISSUER:-http://$(HOST):$(IDP_PORT)} --host $(HOST)
+
 .PHONY: run
-run: install migrate seed register-seed ## serve the IdP at :8000 and the register stub at :8100 (embedded defaults)
+run: install migrate seed register-seed portals-setup ## serve the IdP (:8000), the register stub (:8100) and the demo portals (:8201, :8202, :8203)
 	@echo ""
 	@echo "  DinhDanh identity provider: http://$(HOST):$(IDP_PORT)/"
 	@echo "  Discovery:   http://$(HOST):$(IDP_PORT)/.well-known/openid-configuration"
@@ -53,6 +61,13 @@ run: install migrate seed register-seed ## serve the IdP at :8000 and the regist
 	@echo "      test card images: make demo-cards (written to instance/demo-cards/)"
 	@echo "  Population register stub: http://$(HOST):$(REGISTER_PORT)/openapi.json"
 	@echo "  Register a portal: POST http://$(HOST):$(IDP_PORT)/register (open in development)"
+	@echo "  Demo portals (single sign-on and single logout across them):"
+	@echo "      public services  http://$(HOST):$(PORTAL1_PORT)/   (one service needs identity level 2)"
+	@echo "      social insurance http://$(HOST):$(PORTAL2_PORT)/   (asks for a second factor)"
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  echo "      node example     http://$(HOST):$(NODE_PORTAL_PORT)/   (npm openid-client)"; \
+	else echo "      node example     not started: install node and npm"; fi
+	@echo "  Integration guide: docs/relying-parties.md"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
 	@trap 'kill 0' EXIT; \
@@ -61,6 +76,12 @@ run: install migrate seed register-seed ## serve the IdP at :8000 and the regist
 	REGISTER_IDP_JWKS_URL=$${ISSUER:-http://$(HOST):$(IDP_PORT)}/jwks \
 	REGISTER_NOTIFY_URL=$${ISSUER:-http://$(HOST):$(IDP_PORT)}/ekyc/register-events \
 	$(RUN) gunicorn --bind $(HOST):$(REGISTER_PORT) --workers 1 --threads 4 'register.app:create_app()' & \
+	$(RUN) gunicorn --bind $(HOST):$(PORTAL1_PORT) --workers 1 --threads 4 'clients.portal:create_app("public_services")' & \
+	$(RUN) gunicorn --bind $(HOST):$(PORTAL2_PORT) --workers 1 --threads 4 'clients.portal:create_app("social_insurance")' & \
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  ( cd clients/node-example && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; } && \
+	    PORT=$(NODE_PORTAL_PORT) PORTAL_INSTANCE=$(CURDIR)/instance node server.mjs ) & \
+	fi; \
 	if [ -n "$$REDIS_URL" ]; then REGISTER_URL=http://$(HOST):$(REGISTER_PORT) $(RUN) flask ekyc worker & fi; \
 	ISSUER=$${ISSUER:-http://$(HOST):$(IDP_PORT)} REGISTER_URL=http://$(HOST):$(REGISTER_PORT) \
 	$(RUN) gunicorn --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 --access-logfile - wsgi:app
@@ -71,7 +92,7 @@ test: install ## run the whole test suite (embedded defaults, or DATABASE_URL / 
 
 .PHONY: lint
 lint: ## ruff
-	$(RUN) ruff check idp ekyc register bench tests wsgi.py
+	$(RUN) ruff check idp ekyc register clients bench tests wsgi.py
 
 .PHONY: bench
 bench: install ## IdP versus node oidc-provider (see bench/README.md)
@@ -81,3 +102,5 @@ bench: install ## IdP versus node oidc-provider (see bench/README.md)
 messages: ## extract UI strings and update the catalogues
 	$(RUN) pybabel extract -F babel.cfg -k _l -o idp/translations/messages.pot idp ekyc
 	$(RUN) pybabel update -i idp/translations/messages.pot -d idp/translations
+	$(RUN) pybabel extract -F babel.cfg -k _l --no-location --sort-output -o clients/portal/translations/messages.pot clients/portal
+	$(RUN) pybabel update -i clients/portal/translations/messages.pot -d clients/portal/translations --no-fuzzy-matching
