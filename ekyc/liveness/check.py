@@ -159,10 +159,11 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
     turns and tilts at once, and dlib's nose point also moves up in some turned faces, e.g.
     with glasses): it counts as the asked turn. Only that way round: a turn comes with some
     vertical nose movement, so a turned frame never counts as looking up. Once a turn step
-    shows the asked turn, its other frames read as looking up count as that turn too, and once
-    any step shows its asked action, frames of another head movement in it are neutral (a
-    slipped landmark: the asked action is there, and every action must still show in its own
-    step, so no other step gains anything). Frames showing no
+    shows the asked turn in at least as many frames as any other movement, its other frames
+    read as looking up count as that turn too, and once any step shows its asked action that
+    way, frames of another head movement in it are neutral (a slipped landmark; a step holding
+    another step's movement, as in reordered frames, keeps its labels and fails). Frames
+    showing no
     movement are never changed (a flat picture, which shows no parallax, gains nothing), and a
     step holding another step's movement (reordered frames) shows none towards the asked one.
     A pose read during the look straight stays an unrequested movement: a flat picture's
@@ -174,8 +175,10 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
         if action == "blink":
             # the open eye also from this step's own frames facing the camera when they read
             # wider than the burst's median (dlib's eye contour is noisy on small eyes); their
-            # upper quartile, as one or two of a blink step's four frames are shut
-            open_ = [ms[i].ear for i in range(lo, hi) if out[i] in ("neutral", "blink")]
+            # upper quartile, as one or two of a blink step's four frames are shut; only frames
+            # whose eyes also look open (dlib's contour can spread around a shut eye's lashes)
+            open_ = [ms[i].ear for i in range(lo, hi) if out[i] in ("neutral", "blink")
+                     and _eyes(ms[i], base) >= BLINK_EYES]
             ref = max(base["ear"], float(np.percentile(open_, 75))) if open_ else base["ear"]
             for i in range(lo, hi):
                 if out[i] == "neutral" and _shut(ms[i], base, ref):
@@ -193,20 +196,28 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
         for i in range(lo, hi):
             if out[i] == "look_up" and _toward(ms[i], base, action) >= STEP_TOWARD:
                 out[i] = action
-        if action in out[lo:hi]:
+        if _dominates(out[lo:hi], action):
             # the step shows the asked turn: its other frames read as looking up are the
             # same movement (the head also nods while turning, or dlib's nose point jumps)
             for i in range(lo, hi):
                 if out[i] == "look_up":
                     out[i] = action
     for action, (lo, hi) in zip(actions, steps[1:], strict=True):
-        if action in out[lo:hi]:
+        if _dominates(out[lo:hi], action):
             # the asked action is there: a lone frame of another movement in the same step is
             # a slipped landmark or a drift, not another action
             for i in range(lo, hi):
                 if out[i] in POSE_ACTIONS and out[i] != action:
                     out[i] = "neutral"
     return out
+
+
+def _dominates(labels: list[str | None], action: str) -> bool:
+    """The step shows the asked action in at least as many frames as any other head movement:
+    then the others are noise. A step holding another step's movement (reordered frames) with
+    one noisy frame of the asked one does not qualify."""
+    seen = labels.count(action)
+    return seen > 0 and all(labels.count(p) <= seen for p in POSE_ACTIONS if p != action)
 
 
 def events(labels: list[str | None]) -> list[str]:

@@ -195,3 +195,15 @@ def test_a_blink_step_whose_eyes_never_look_open_is_not_a_blink():
     ms[2] = replace(_m(), eyes=open_eyes)
     labels[2] = "neutral"
     assert "blink" in step_labels(labels, ms, base, ["blink"], steps)
+
+
+def test_a_step_holding_another_steps_movement_is_not_rescued_by_one_noisy_frame():
+    # reordered frames: the turn-left step holds the look-up step's frames, one of which reads
+    # as a turn to the left by noise
+    base = {"u": 0.0, "v": 0.0, "ear": 0.3}
+    steps = [(0, 1), (1, 4), (4, 7)]
+    ms = [_m(), _m(0.0, -0.2), _m(0.15, -0.05), _m(0.0, -0.2), _m(0.2), _m(0.25), _m(0.2)]
+    labels = ["neutral", "look_up", "turn_left", "look_up", "turn_left", "turn_left", "turn_left"]
+    out = step_labels(labels, ms, base, ["turn_left", "look_up"], steps)
+    assert out[1:4] == ["look_up", "turn_left", "look_up"]
+    assert match_actions(events(out), ["turn_left", "look_up"]) is not None
