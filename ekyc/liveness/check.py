@@ -162,7 +162,8 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
     shows the asked turn in at least as many frames as any other movement, its other frames
     read as looking up count as that turn too, and once any step shows its asked action that
     way, frames of another head movement in it are neutral (a slipped landmark; a step holding
-    another step's movement, as in reordered frames, keeps its labels and fails). Frames
+    another step's movement, as in reordered frames, keeps its labels and fails; a blink step
+    keeps any head movement, which the challenge did not ask for there). Frames
     showing no
     movement are never changed (a flat picture, which shows no parallax, gains nothing), and a
     step holding another step's movement (reordered frames) shows none towards the asked one.
@@ -203,9 +204,10 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
                 if out[i] == "look_up":
                     out[i] = action
     for action, (lo, hi) in zip(actions, steps[1:], strict=True):
-        if _dominates(out[lo:hi], action):
-            # the asked action is there: a lone frame of another movement in the same step is
-            # a slipped landmark or a drift, not another action
+        if action in POSE_ACTIONS and _dominates(out[lo:hi], action):
+            # the asked movement is there: a lone frame of another movement in the same step is
+            # a slipped landmark or a drift, not another action (not in a blink step: a head
+            # movement there is one the challenge did not ask for, e.g. another session's)
             for i in range(lo, hi):
                 if out[i] in POSE_ACTIONS and out[i] != action:
                     out[i] = "neutral"

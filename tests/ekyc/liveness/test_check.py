@@ -207,3 +207,15 @@ def test_a_step_holding_another_steps_movement_is_not_rescued_by_one_noisy_frame
     out = step_labels(labels, ms, base, ["turn_left", "look_up"], steps)
     assert out[1:4] == ["look_up", "turn_left", "look_up"]
     assert match_actions(events(out), ["turn_left", "look_up"]) is not None
+
+
+def test_a_head_movement_in_a_blink_step_is_never_excused():
+    # another session's burst: its look-up step answers our blink step, with eyes that read
+    # as shut when the head tilts back
+    base = {"u": 0.0, "v": 0.0, "ear": 0.3}
+    steps = [(0, 1), (1, 5)]
+    ms = [_m(), _m(0.0, -0.2), _m(), _m(), _m(0.0, -0.2)]
+    labels = ["neutral", "look_up", "blink", "blink", "look_up"]
+    out = step_labels(labels, ms, base, ["blink"], steps)
+    assert out[1] == out[4] == "look_up"
+    assert match_actions(events(out), ["blink"]) == "liveness_order"
