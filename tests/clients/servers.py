@@ -10,14 +10,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
 
 from clients import PORTALS
 from tests.e2e.conftest import (
@@ -33,7 +31,6 @@ from tests.e2e.conftest import (
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "clients" / "node-example"
 TRANSLATIONS = ROOT / "clients" / "portal" / "translations"
-STARTUP_SECONDS = 30  # gunicorn imports the app and binds; generous for a loaded CI machine
 IDP_KEYS = ("IDP_ENV", "ISSUER", "DATABASE_URL", "REDIS_URL", "INSTANCE_PATH", "SECRET_KEY",
             "DATA_ENCRYPTION_KEY", "PAIRWISE_SECRET")
 
@@ -121,19 +118,7 @@ def _portal_env(stack: Stack, name: str) -> dict:
 
 
 def _wait_portal(proc: subprocess.Popen, base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the portal at {base_url} exited with {proc.returncode}:\n"
-                        f"{log.read_text()}")
-        try:
-            if requests.get(f"{base_url}/", timeout=2).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the portal at {base_url} did not answer within {STARTUP_SECONDS} s:\n"
-                f"{log.read_text()}")
+    _wait_healthy([proc], base_url, log, path="/", what=f"the portal at {base_url}")
 
 
 @contextmanager

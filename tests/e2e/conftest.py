@@ -85,20 +85,24 @@ def _empty_shared_stores(env: dict) -> None:
     _dispose(app)
 
 
-def _wait_healthy(procs: list[subprocess.Popen], issuer: str, log: Path) -> None:
+def _wait_healthy(procs: list[subprocess.Popen], base_url: str, log: Path, *,
+                  path: str = "/healthz", what: str = "the IdP") -> None:
+    """Until `base_url + path` answers 200; fails with the log if a process exits first or
+    nothing answers within STARTUP_SECONDS."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
-                pytest.fail(f"{proc.args[2]} exited with {proc.returncode} at start:\n"
+                command = " ".join(str(a) for a in proc.args)[:120]
+                pytest.fail(f"{what} ({command}) exited with {proc.returncode} at start:\n"
                             f"{log.read_text()}")
         try:
-            if requests.get(f"{issuer}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"{base_url}{path}", timeout=2).status_code == 200:
                 return
         except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.2)
-    pytest.fail(f"the IdP did not answer /healthz within {STARTUP_SECONDS} s:\n{log.read_text()}")
+    pytest.fail(f"{what} did not answer {path} within {STARTUP_SECONDS} s:\n{log.read_text()}")
 
 
 def _stop(proc: subprocess.Popen) -> None:
