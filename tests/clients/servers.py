@@ -19,13 +19,11 @@ import pytest
 
 from clients import PORTALS
 from tests.e2e.conftest import (
-    _empty_shared_stores,
-    _flask,
     _free_port,
-    _server_env,
     _spawn,
     _stop,
     _wait_healthy,
+    prepare_idp,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,12 +77,7 @@ def idp_stack(tmp: Path) -> Iterator[Stack]:
     """Migrate, seed, register the portals, serve the IdP; stop it afterwards."""
     compile_translations()
     port = _free_port()
-    env = _server_env(tmp, port)
-    log = tmp / "idp.log"
-    _flask(env, "db", "upgrade", log=log)
-    if os.environ.get("TEST_DATABASE_URL") or env["REDIS_URL"]:
-        _empty_shared_stores(env)
-    _flask(env, "seed", log=log)
+    env, log = prepare_idp(tmp, port)
     stack = Stack(issuer=env["ISSUER"], env=env, instance=tmp / "portals", log=log,
                   base_urls={name: f"http://127.0.0.1:{_free_port()}" for name in PORTALS})
     args = ["clients", "setup", "--instance", str(stack.instance)]

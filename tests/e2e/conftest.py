@@ -125,6 +125,18 @@ def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def prepare_idp(tmp: Path, port: int) -> tuple[dict, Path]:
+    """The environment of an IdP on `port` with its database migrated, emptied when shared
+    (CI's PostgreSQL and Redis) and seeded; returns it with the log file."""
+    env = _server_env(tmp, port)
+    log = tmp / "idp.log"
+    _flask(env, "db", "upgrade", log=log)
+    if os.environ.get("TEST_DATABASE_URL") or env["REDIS_URL"]:
+        _empty_shared_stores(env)
+    _flask(env, "seed", log=log)
+    return env, log
+
+
 @pytest.fixture(scope="package")
 def idp_server(tmp_path_factory) -> IdPServer:
     """The IdP under gunicorn on a free loopback port, migrated and seeded (demo citizen).
@@ -132,12 +144,7 @@ def idp_server(tmp_path_factory) -> IdPServer:
     in production; with the embedded stand-in the web process runs them in threads."""
     tmp = tmp_path_factory.mktemp("e2e-idp")
     port = _free_port()
-    env = _server_env(tmp, port)
-    log = tmp / "idp.log"
-    _flask(env, "db", "upgrade", log=log)
-    if os.environ.get("TEST_DATABASE_URL") or env["REDIS_URL"]:
-        _empty_shared_stores(env)
-    _flask(env, "seed", log=log)
+    env, log = prepare_idp(tmp, port)
     procs = [_spawn(["gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{port}",
                      "--access-logfile", "-", "--no-control-socket", "wsgi:app"], env, log)]
     if env["REDIS_URL"]:
