@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     _stop,
     _wait_healthy,
     prepare_idp,
+    serve_idp,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,16 +89,8 @@ def idp_stack(tmp: Path) -> Iterator[Stack]:
                               stderr=subprocess.STDOUT, timeout=120, check=False)
     if done.returncode != 0:
         pytest.fail(f"python -m clients setup failed:\n{log.read_text()}")
-    procs = [_spawn(["gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{port}",
-                     "--access-logfile", "-", "--no-control-socket", "wsgi:app"], env, log)]
-    if env["REDIS_URL"]:
-        procs.append(_spawn(["flask", "--app", "wsgi", "jobs", "worker"], env, log))
-    try:
-        _wait_healthy(procs, stack.issuer, log)
+    with serve_idp(env, port, log):
         yield stack
-    finally:
-        for proc in procs:
-            _stop(proc)
 
 
 def _portal_env(stack: Stack, name: str) -> dict:

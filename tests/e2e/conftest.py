@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -137,6 +139,21 @@ def prepare_idp(tmp: Path, port: int) -> tuple[dict, Path]:
     return env, log
 
 
+@contextmanager
+def serve_idp(env: dict, port: int, log: Path) -> Iterator[None]:
+    """gunicorn on `port` (and an RQ job worker with a real Redis) until the block ends."""
+    procs = [_spawn(["gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{port}",
+                     "--access-logfile", "-", "--no-control-socket", "wsgi:app"], env, log)]
+    if env["REDIS_URL"]:
+        procs.append(_spawn(["flask", "--app", "wsgi", "jobs", "worker"], env, log))
+    try:
+        _wait_healthy(procs, env["ISSUER"], log)
+        yield
+    finally:
+        for proc in procs:
+            _stop(proc)
+
+
 @pytest.fixture(scope="package")
 def idp_server(tmp_path_factory) -> IdPServer:
     """The IdP under gunicorn on a free loopback port, migrated and seeded (demo citizen).
@@ -145,17 +162,8 @@ def idp_server(tmp_path_factory) -> IdPServer:
     tmp = tmp_path_factory.mktemp("e2e-idp")
     port = _free_port()
     env, log = prepare_idp(tmp, port)
-    procs = [_spawn(["gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{port}",
-                     "--access-logfile", "-", "--no-control-socket", "wsgi:app"], env, log)]
-    if env["REDIS_URL"]:
-        procs.append(_spawn(["flask", "--app", "wsgi", "jobs", "worker"], env, log))
-    server = IdPServer(issuer=env["ISSUER"], log_path=log)
-    try:
-        _wait_healthy(procs, server.issuer, log)
-        yield server
-    finally:
-        for proc in procs:
-            _stop(proc)
+    with serve_idp(env, port, log):
+        yield IdPServer(issuer=env["ISSUER"], log_path=log)
 
 
 @pytest.fixture(autouse=True)
