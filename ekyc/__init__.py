@@ -37,6 +37,9 @@ def init_app(app) -> None:
     app.register_blueprint(views_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(events_bp)
+    from . import review
+
+    review.init_app(app)  # the operator console, /ops
     csrf.exempt(api_bp)  # bearer case token, no cookies
     csrf.exempt(events_bp)  # signed SET body from the register
     app.jinja_loader = ChoiceLoader([app.jinja_loader, FileSystemLoader(str(TEMPLATES))])

@@ -63,6 +63,18 @@ class Case(db.Model):
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     media_purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # The ID number's 3-digit province code (DOMAIN.md 1), set once the card is read: the
+    # console's queue filter and dashboard group by it without decrypting numbers.
+    province: Mapped[str | None] = mapped_column(String(3), nullable=True, index=True)
+    # The level the account gets when the case is approved: 1 remote, 2 at a counter with an
+    # operator who saw the citizen and the card in person (channel "counter").
+    target_level: Mapped[int] = mapped_column(Integer, default=1)
+    counter_operator_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # The console: who holds the case in review, since when (claim / assign).
+    assignee_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    review_since: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                             index=True)
 
     checks: Mapped[list[CaseCheck]] = relationship(
         back_populates="case", order_by="CaseCheck.id", cascade="all, delete-orphan",
@@ -127,6 +139,30 @@ class CaseEvent(db.Model):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+class CaseDecision(db.Model):
+    """A decision taken in the console on a case (`ekyc.review.decisions`).
+
+    `kind`: approve | reject | recapture | override. An override (approving what the pipeline
+    rejected, or a case with a failed check) waits with `status` "pending" until a supervisor
+    other than its author confirms it ("confirmed", `confirmed_by`) or refuses it ("refused");
+    the other kinds take effect at once ("done"). `note` is the operator's free text, kept
+    encrypted (it may name the citizen).
+    """
+
+    __tablename__ = "ekyc_case_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("ekyc_cases.id", ondelete="CASCADE"),
+                                         index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason_code: Mapped[str] = mapped_column(String(64))
+    note_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    operator_id: Mapped[str] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(12), default="done", index=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class MediaObject(db.Model):
@@ -237,5 +273,5 @@ class FramePrint(db.Model):
 
 from ekyc.face.templates import FaceTemplate
 
-__all__ = ["FINAL_OUTCOMES", "Case", "CaseCheck", "CaseEvent", "Challenge", "FaceTemplate",
+__all__ = ["FINAL_OUTCOMES", "Case", "CaseCheck", "CaseDecision", "CaseEvent", "Challenge", "FaceTemplate",
            "FramePrint", "MediaObject", "new_id", "utcnow"]

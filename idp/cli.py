@@ -56,6 +56,10 @@ def seed_demo() -> list[str]:
 
 
 def register(app) -> None:
+    from . import audit
+
+    audit.register_cli(app)
+
     @app.cli.command("seed")
     def seed_command():
         """Create signing keys and the development demo accounts (refused in production)."""

@@ -11,6 +11,7 @@ import uuid
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -39,8 +40,13 @@ class Account(db.Model):
 
     __tablename__ = "accounts"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    pid_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed hash
-    pid_encrypted: Mapped[str] = mapped_column(Text)  # Fernet(ID number)
+    # citizen | staff. A staff account (an operator, supervisor or auditor of the console) has
+    # a username and no ID number, and may only sign in to staff clients (Client.audience).
+    kind: Mapped[str] = mapped_column(String(8), default="citizen")
+    username: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    pid_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True,
+                                                 nullable=True)  # keyed hash (citizens)
+    pid_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet(ID number)
     full_name: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(100), default="")
     given_name: Mapped[str] = mapped_column(String(100), default="")
@@ -91,14 +97,26 @@ class WebAuthnCredential(db.Model):
 
 
 class Operator(db.Model):
-    """Staff who review cases and onboard at a counter (console arrives with the operator issue)."""
+    """A console role held by a staff account: operator, supervisor or auditor.
+
+    The person signs in through the IdP with their staff account (`account_id`; password and
+    second factor live there); this row says what the console lets them see and do.
+    `province`, when set, is the 3-digit province code of the counter they work at.
+    """
 
     __tablename__ = "operators"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)  # unused (account)
     role: Mapped[str] = mapped_column(String(16), default="operator")
+    account_id: Mapped[str | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), unique=True, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    province: Mapped[str | None] = mapped_column(String(3), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+OPERATOR_ROLES = ("operator", "supervisor", "auditor")
 
 
 class Client(db.Model, ClientBehaviour):
@@ -112,6 +130,10 @@ class Client(db.Model, ClientBehaviour):
     client_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)  # no consent screen
     public_subject: Mapped[bool] = mapped_column(Boolean, default=False)  # operator decision
+    # citizen | staff: which kind of account may sign in to this client (the operator console
+    # is the staff client; citizens' portals never see a staff account, nor the console a
+    # citizen's)
+    audience: Mapped[str] = mapped_column(String(8), default="citizen")
     issued_at: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -160,10 +182,20 @@ class SigningKey(db.Model):
 
 
 class AuditEvent(db.Model):
-    """Append-only record of security events. Never holds secrets or ID numbers."""
+    """Append-only, hash-chained record of security events. Never holds secrets or ID numbers.
+
+    `seq` is the entry's place in the chain (1, 2, ...), `prev_hash` the `hash` of entry
+    seq - 1 and `hash` the SHA-256 of this entry's canonical form (`idp.audit.entry_hash`);
+    `flask audit verify` recomputes the chain. `actor` is who acted: a console user's
+    username, "citizen", "system" or a worker.
+    """
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     event: Mapped[str] = mapped_column(String(64), index=True)
     account_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
@@ -171,3 +203,13 @@ class AuditEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class AuditChainHead(db.Model):
+    """The last entry of the audit chain (one row, id 1). Appending updates it first, which
+    serialises appends in PostgreSQL and SQLite alike, so the chain never forks."""
+
+    __tablename__ = "audit_chain_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64), default="")
