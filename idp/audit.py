@@ -116,8 +116,8 @@ def verify_chain(batch: int = 5000) -> tuple[int, AuditEvent | None, str | None]
         db.session.expunge_all()
     head = db.session.get(AuditChainHead, 1)
     if head is not None and (head.seq != checked or head.hash != prev):
-        return checked, None, f"the chain head says {head.seq} entries, found {checked}: " \
-                              "the last entries were removed"
+        return checked, None, (f"the chain head says {head.seq} entries, found {checked}: "
+                               "the last entries were removed")
     return checked, None, None
 
 

@@ -1,4 +1,5 @@
-"""Operator commands: `flask seed`, `flask keys rotate|prune|list`, `flask clients create`."""
+"""Operator commands: `flask seed`, `flask keys rotate|prune|list`, `flask clients create`,
+`flask ops create-staff`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import json
 import click
 from flask import current_app
 
-from . import crypto, keys
+from . import crypto, keys, staff
 from .accounts.passwords import hash_password
 from .clients import ClientMetadataError, create_client, validate_metadata
 from .extensions import db
-from .models import Account, Operator
+from .models import OPERATOR_ROLES, Account
 
 DEMO_CITIZEN = {
     "pid": "001199000001",  # Hà Nội, female, born 1999 (DOMAIN.md 1)
@@ -24,7 +25,14 @@ DEMO_CITIZEN = {
                 "country": "VN"},
     "email": "minhanh.demo@example.vn", "phone_number": "+84900000001",
 }
-DEMO_OPERATOR = ("ops-demo", "Operator-Demo-1")
+# Demo console staff: username -> (password, role, TOTP secret). The secrets are FIXED and
+# published (docs/operators.md) so a person can add them to an authenticator app and tests can
+# compute codes; development only, like every demo credential here.
+DEMO_STAFF = {
+    "ops-demo": ("Operator-Demo-1", "operator", "XKXEU6QDYYMCJXWKES753A25I62WNK64"),
+    "ops-supervisor": ("Supervisor-Demo-1", "supervisor", "UXKYYKCCICAK777IZWCKRGQLI7GUGE67"),
+    "ops-auditor": ("Auditor-Demo-1", "auditor", "P5ZO64YE4MV3H3QCVKL3YSO5ZZDPQX73"),
+}
 
 
 def create_citizen(pid: str, password: str | None, **fields) -> Account:
@@ -47,11 +55,10 @@ def seed_demo() -> list[str]:
         create_citizen(pid, password, email_verified=True, phone_number_verified=True, level=1,
                        **demo)
         done.append(f"citizen {pid}")
-    if db.session.scalar(db.select(Operator).filter_by(username=DEMO_OPERATOR[0])) is None:
-        db.session.add(Operator(username=DEMO_OPERATOR[0],
-                                password_hash=hash_password(DEMO_OPERATOR[1])))
-        db.session.commit()
-        done.append(f"operator {DEMO_OPERATOR[0]}")
+    for username, (password, role, secret) in DEMO_STAFF.items():
+        if staff.find_staff(username) is None:  # an old operators row alone is upgraded
+            staff.create_staff(username, password, role, totp_secret=secret)
+            done.append(f"{role} {username}")
     return done
 
 
@@ -66,6 +73,29 @@ def register(app) -> None:
         keys.ensure_keys()
         done = seed_demo()
         click.echo("seeded: " + (", ".join(done) or "nothing new"))
+
+    @app.cli.group("ops")
+    def ops_group():
+        """The operator console: staff accounts."""
+
+    @ops_group.command("create-staff")
+    @click.argument("username")
+    @click.option("--role", required=True, type=click.Choice(OPERATOR_ROLES))
+    @click.option("--province", default=None, help="3-digit province code of their counter")
+    @click.password_option(help="prompted twice when not given")
+    def create_staff_command(username, role, province, password):
+        """Create a console staff account; prints its TOTP set-up URI once."""
+        import pyotp
+
+        secret = pyotp.random_base32(32)
+        try:
+            operator = staff.create_staff(username, password, role, totp_secret=secret,
+                                          province=province)
+        except staff.StaffError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"created {operator.role} {operator.username}")
+        click.echo("second factor (add to an authenticator app now; shown only once):")
+        click.echo(staff.provisioning_uri(operator.username, secret))
 
     @app.cli.group("keys")
     def keys_group():

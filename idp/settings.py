@@ -96,6 +96,9 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("SELFIE_MIN_FRAMES", 3, _INT, "fewest selfie frames accepted for one challenge"),
     ("SELFIE_MAX_FRAMES", 13, _INT, "most selfie frames accepted for one challenge"),
     ("CHALLENGE_TTL", 120, _INT, "seconds a liveness challenge nonce stays valid"),
+    # The operator console (/ops): its own session on top of the staff member's SSO session.
+    ("OPS_IDLE_TIMEOUT", 15 * 60, _INT, "console session idle timeout, s; also the sign-in max_age"),
+    ("OPS_ABSOLUTE_TIMEOUT", 8 * 3600, _INT, "console session absolute lifetime, s"),
 ]
 
 # Development conveniences: on by default in development/testing, refused in production.
@@ -190,7 +193,8 @@ def validate(conf: dict) -> None:
             raise ConfigError("production requires SECURE_COOKIES")
     if not issuer.startswith(("https://", "http://127.0.0.1", "http://localhost")):
         raise ConfigError("ISSUER must be https:// (or loopback http:// in development)")
-    for name in ("AUTH_CODE_TTL", "ACCESS_TOKEN_TTL", "ID_TOKEN_TTL", "SESSION_IDLE_TTL"):
+    for name in ("AUTH_CODE_TTL", "ACCESS_TOKEN_TTL", "ID_TOKEN_TTL", "SESSION_IDLE_TTL",
+                 "OPS_IDLE_TIMEOUT", "OPS_ABSOLUTE_TIMEOUT"):
         if conf[name] <= 0:
             raise ConfigError(f"{name} must be positive")
     if conf["AUTH_CODE_TTL"] > 600:

@@ -8,7 +8,7 @@ import pyotp
 from flask import session
 from flask_babel import lazy_gettext as _l
 
-from .. import audit, crypto, sessions
+from .. import audit, crypto, sessions, staff
 from ..extensions import db
 from ..models import ACCOUNT_LOCKED, ACCOUNT_PENDING_ACTIVATION, Account
 from ..oauth2.scopes import acr_for
@@ -37,10 +37,18 @@ INACTIVE_MESSAGES = {
                                    "and set your password and second factor first."),
     ACCOUNT_LOCKED: _l("This account is locked. Ask at your commune police station."),
 }
+# The same for a staff account (console users): their administrator, not the police station.
+STAFF_INACTIVE_MESSAGE = _l("This staff account is disabled. Ask your supervisor.")
 
 
 def normalise_pid(raw: str) -> str:
     return "".join(ch for ch in (raw or "") if ch.isdigit())
+
+
+def normalise_identifier(raw: str) -> str:
+    """What the login form's identifier field means: a staff username (lower case) when it
+    reads as one, else the digits of an ID number."""
+    return staff.normalise_username(raw) if staff.looks_like_username(raw) else normalise_pid(raw)
 
 
 def find_account(pid: str) -> Account | None:
@@ -49,12 +57,19 @@ def find_account(pid: str) -> Account | None:
     return db.session.scalar(db.select(Account).filter_by(pid_hash=crypto.keyed_hash("pid", pid)))
 
 
+def find_by_identifier(raw: str) -> Account | None:
+    """The account a login names: a citizen by ID number or a staff member by username."""
+    if staff.looks_like_username(raw):
+        return staff.find_staff(raw)
+    return find_account(normalise_pid(raw))
+
+
 def check_password(pid_raw: str, password: str) -> Account:
+    """`pid_raw` is the form's identifier: a 12-digit ID number or a staff username."""
     if throttle.ip_blocked():
         audit.record("login.throttled_ip")
         raise LoginFailed("throttled")
-    pid = normalise_pid(pid_raw)
-    account = find_account(pid)
+    account = find_by_identifier(pid_raw)
     if account is not None:
         left = throttle.account_locked(account.id)
         if left:
@@ -73,7 +88,8 @@ def check_password(pid_raw: str, password: str) -> Account:
         audit.record("login.account_locked" if account.status == ACCOUNT_LOCKED
                      else "login.inactive", account_id=account.id, status=account.status,
                      reason=account.status_reason)
-        raise LoginFailed("inactive", message=INACTIVE_MESSAGES.get(account.status))
+        raise LoginFailed("inactive", message=STAFF_INACTIVE_MESSAGE
+                          if account.kind == staff.STAFF else INACTIVE_MESSAGES.get(account.status))
     throttle.record_success(account.id)
     if needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)

@@ -7,7 +7,7 @@ import json
 from flask import abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from .. import audit, sessions
+from .. import audit, sessions, staff
 from ..extensions import db
 from ..models import Account, AuditEvent, Client, Consent, WebAuthnCredential, utcnow
 from ..oauth2 import authorize
@@ -19,12 +19,27 @@ from .flow import interaction_context as _interaction_context
 
 __all__ = ["bp"]
 
+def _audience_notice(client) -> str | None:
+    """Which kind of account this sign-in needs, said when it matters: always for a staff
+    client (the console), and for a citizens' portal when a staff member is signed in here."""
+    audience = (client.audience or "citizen") if client is not None else None
+    if audience == staff.STAFF:
+        return _("This service is for staff. Sign in with your staff username.")
+    sess = sessions.current()
+    account = db.session.get(Account, sess["account_id"]) if sess and audience else None
+    if account is not None and account.kind == staff.STAFF:
+        return _("This service is for citizens. Sign in with a citizen account and your "
+                 "personal ID number.")
+    return None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     handle = request.values.get("interaction")
     _data, areq, client = _interaction_context(handle)
     error, status = None, 200
     hint = areq.login_hint if areq and areq.login_hint else ""
+    staff_only = client is not None and client.audience == staff.STAFF
     if request.method == "GET" and not handle:
         authn.remember_next(request.args.get("next"))
     if request.method == "POST":
@@ -32,9 +47,12 @@ def login():
             account = authn.check_password(request.form.get("national_id", ""),
                                            request.form.get("password", ""))
         except authn.LoginFailed as failed:
+            raw = request.form.get("national_id", "")
             error = str(failed.message) if failed.message else LOGIN_MESSAGES[failed.code]()
+            if failed.code == "invalid" and staff_only:
+                error = _("The username or password is not correct.")
             status = 429 if failed.code in ("locked", "throttled") else 401
-            hint = authn.normalise_pid(request.form.get("national_id", ""))
+            hint = authn.normalise_identifier(raw)
         else:
             if account.totp_secret_encrypted:
                 authn.start_pending(account, ["pwd"], handle)
@@ -42,7 +60,8 @@ def login():
             return after_login(handle, authn.finish_login(account, ["pwd"]))
     reauth = request.args.get("reauth") == "1"
     return render_template("login.html", client=client, areq=areq, interaction=handle,
-                           error=error, login_hint=hint, reauth=reauth), status
+                           error=error, login_hint=hint, reauth=reauth, staff_only=staff_only,
+                           audience_notice=_audience_notice(client)), status
 
 
 @bp.route("/login/otp", methods=["GET", "POST"])
@@ -134,6 +153,8 @@ def _require_login():
     if account is None:
         sessions.destroy(sess)
         abort(redirect(url_for("accounts.login")))
+    if account.kind == staff.STAFF:  # the citizen's account page is not theirs: the console is
+        abort(redirect("/ops/"))
     return sess, account
 
 

@@ -1,8 +1,8 @@
 """The authorization endpoint (RFC 6749 3.1, OIDC Core 3.1.2) and its interaction decisions.
 
 `authorize()` validates the request (authz_request.py), then `decide()` runs the interaction
-checks in order: session, max_age, prompt=login, id_token_hint, login_hint, account selection,
-acr (step-up), consent. Each either passes, sends the browser to a page (login, step-up,
+checks in order: session, audience, max_age, prompt=login, id_token_hint, login_hint, account
+selection, acr (step-up), consent. Each either passes, sends the browser to a page (login, step-up,
 consent), or, with prompt=none, answers the client with the matching OIDC error. When all pass,
 a code is issued, carrying the acr the session satisfied and its amr.
 """
@@ -67,6 +67,21 @@ class NeedsPage(Exception):
 def _check_session(areq, sess, state):
     if sess is None:
         raise NeedsLogin("no_session")
+
+
+class WrongAudience(Exception):
+    """The user signed in, during this authorization, with the wrong kind of account."""
+
+
+def _check_audience(areq, sess, state, account, client):
+    """A client serves one kind of account (Client.audience): citizens' portals never get a
+    staff account, the operator console never a citizen's. A session of the other kind counts
+    as no session; a login of the wrong kind during this very authorization is refused."""
+    if (account.kind or "citizen") == (client.audience or "citizen"):
+        return
+    if state.get("logged_in_at"):
+        raise WrongAudience(client.audience or "citizen")
+    raise NeedsLogin("audience")
 
 
 def _check_prompt_login(areq, sess, state):
@@ -156,6 +171,7 @@ def decide(areq: AuthorizationRequest, client: Client, handle: str | None = None
     try:
         try:
             _check_session(areq, sess, state)
+            _check_audience(areq, sess, state, account, client)
             _check_prompt_login(areq, sess, state)
             _check_max_age(areq, sess, state)
             _check_hints(areq, sess, state, account, client)
@@ -185,9 +201,28 @@ def decide(areq: AuthorizationRequest, client: Client, handle: str | None = None
         if handle:
             end_interaction(handle)
         return respond_error(areq.redirect_uri, areq.response_mode, areq.state, error)
+    except WrongAudience as wrong:
+        if handle:
+            end_interaction(handle)
+        return _wrong_audience_page(str(wrong), account, client)
     if handle:
         end_interaction(handle)
     return issue_code(areq, client, sess, account)
+
+
+def _wrong_audience_page(audience: str, account, client):
+    """403, no code: the account just signed in is not of the kind this client serves."""
+    from flask_babel import gettext as _
+
+    from ..errors import error_page
+
+    audit.record("authorize.audience_refused", account_id=account.id,
+                 client_id=client.client_id, audience=audience)
+    message = (_("This service is only for staff of the identification service. You are signed "
+                 "in with a citizen account, so you cannot use it.") if audience == "staff" else
+               _("This service is for citizens. A staff account cannot sign in to it: sign in "
+                 "with your own citizen account."))
+    return error_page(message, 403, "access_denied")
 
 
 def issue_code(areq, client, sess, account):

@@ -705,7 +705,7 @@ def test_error_responses_carry_only_protocol_parameters(app, client):
 def test_level_two_account_gets_the_level_two_acr(app, client, rp):
     """acr_values_supported is truthful: a level-2 citizen signs in at urn:dinhdanh:loa:2."""
     with app.app_context():
-        account = db.session.scalar(db.select(Account))
+        account = db.session.scalar(db.select(Account).filter_by(kind="citizen"))
         account.level = 2
         db.session.commit()
     flow = run_flow(client, rp, acr_values="urn:dinhdanh:loa:2")

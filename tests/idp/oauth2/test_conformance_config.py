@@ -144,7 +144,7 @@ def test_documentation_links_resolve(client, meta):
 def test_claims_supported_are_all_released_by_some_flow(app, client, meta):
     """claims_supported is truthful: each listed claim appears in an ID token or userinfo."""
     with app.app_context():
-        account = db.session.scalar(db.select(Account))
+        account = db.session.scalar(db.select(Account).filter_by(kind="citizen"))
         account.locale = "vi-VN"
         db.session.commit()
     rp = register_client(app)
@@ -166,7 +166,7 @@ def _second_factor_flow(app, rp, acr: str) -> str:
     """A fresh browser asks for `acr`; the citizen signs in with password and TOTP code."""
     secret = pyotp.random_base32()
     with app.app_context():
-        account = db.session.scalar(db.select(Account))
+        account = db.session.scalar(db.select(Account).filter_by(kind="citizen"))
         account.totp_secret_encrypted, account.totp_last_step = crypto.encrypt(secret), 0
         db.session.commit()
     browser = app.test_client()
@@ -189,7 +189,7 @@ def test_acr_values_supported_are_reachable(app, client, meta):
     seen = set()
     for level in (1, 2):
         with app.app_context():
-            account = db.session.scalar(db.select(Account))
+            account = db.session.scalar(db.select(Account).filter_by(kind="citizen"))
             account.level, account.totp_secret_encrypted = level, None
             db.session.commit()
         other = app.test_client()
