@@ -46,6 +46,10 @@ register-seed: ## the register stub's 10,000 synthetic citizens (idempotent, ~2 
 demo-cards: install ## photos of synthetic ID cards (+ selfies) to try the onboarding, in instance/demo-cards/
 	$(RUN) python -m ekyc.demo_cards
 
+.PHONY: demo-case
+demo-case: ## send one more onboarding that the pipeline sends to review, through the running IdP's API
+	$(RUN) python -m ekyc.review.demo --issuer $${ISSUER:-http://$(HOST):$(IDP_PORT)}
+
 .PHONY: portals-setup
 portals-setup: ## register the demo portals (:8201, :8202, node :8203) with the IdP, keys in instance/clients/
 	$(RUN) python -m clients setup --issuer $${ISSUER:-http://$(HOST):$(IDP_PORT)} --host $(HOST)
@@ -68,6 +72,12 @@ run: install migrate seed register-seed portals-setup ## serve the IdP (:8000), 
 	  echo "      node example     http://$(HOST):$(NODE_PORTAL_PORT)/   (npm openid-client)"; \
 	else echo "      node example     not started: install node and npm"; fi
 	@echo "  Integration guide: docs/relying-parties.md"
+	@echo "  Operator console: http://$(HOST):$(IDP_PORT)/ops/   (guide: docs/operators.md)"
+	@echo "      operator   ops-demo        password Operator-Demo-1    TOTP secret XKXEU6QDYYMCJXWKES753A25I62WNK64"
+	@echo "      supervisor ops-supervisor  password Supervisor-Demo-1  TOTP secret UXKYYKCCICAK777IZWCKRGQLI7GUGE67"
+	@echo "      auditor    ops-auditor     password Auditor-Demo-1     TOTP secret P5ZO64YE4MV3H3QCVKL3YSO5ZZDPQX73"
+	@echo "      code now:  uv run python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\""
+	@echo "      a case the pipeline sent to review is submitted once the IdP answers (make demo-case adds another)"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
 	@trap 'kill 0' EXIT; \
@@ -83,6 +93,11 @@ run: install migrate seed register-seed portals-setup ## serve the IdP (:8000), 
 	    PORT=$(NODE_PORTAL_PORT) PORTAL_INSTANCE=$(CURDIR)/instance node server.mjs ) & \
 	fi; \
 	if [ -n "$$REDIS_URL" ]; then REGISTER_URL=http://$(HOST):$(REGISTER_PORT) $(RUN) flask ekyc worker & fi; \
+	if [ ! -f instance/demo-review-case.txt ]; then \
+	  ( $(RUN) python -m ekyc.review.demo --issuer http://$(HOST):$(IDP_PORT) --wait-start 120 > instance/demo-review-case.txt 2>&1 \
+	      && echo "  Operator console: $$(cat instance/demo-review-case.txt), waiting in the queue" \
+	      || { echo "  demo review case not created: $$(cat instance/demo-review-case.txt)"; rm -f instance/demo-review-case.txt; } ) & \
+	fi; \
 	ISSUER=$${ISSUER:-http://$(HOST):$(IDP_PORT)} REGISTER_URL=http://$(HOST):$(REGISTER_PORT) \
 	$(RUN) gunicorn --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 --access-logfile - wsgi:app
 
