@@ -1,15 +1,21 @@
 """The case state machine: which state may follow which, and the history of every transition.
 
     created ──> capturing ──> submitted ──> processing ──> approved
-        └───────────────────────┘   ▲          │ ├──────> rejected
-                                    │          │ ├──────> needs_review ──> approved | rejected
-                                    │          │ └──────> waiting_register ──> processing
-                                    └──────────┘ (a worker's run is handed back)
+        └───────────────────────┘   ▲          │ ├──────> rejected ──> approved (override)
+               ▲                    │          │ ├──────> needs_review ──> approved | rejected
+               │                    │          │ └──────> waiting_register ──> processing
+               │                    └──────────┘ (a worker's run is handed back)
+               └─────── needs_review (recapture: an operator asks for new photos)
 
 `waiting_register`: the register did not answer (down, slow, circuit open); the case is retried
 with back-off and is never approved without a register answer. `needs_review`: an operator
-decides (the console arrives with the operator issue). A state change anywhere else is a bug
-and raises `IllegalTransition`; every change is recorded as a `CaseEvent`.
+decides in the console (`ekyc.review.decisions`): approve, reject, or recapture (back to
+`capturing`, the citizen takes new photos and submits again). `rejected -> approved` is an
+override and happens ONLY through `ekyc.review.decisions.confirm_override`, after a supervisor
+other than its author confirmed it (four eyes); nothing else may take it. A state change
+anywhere else is a bug and raises `IllegalTransition`; every change is recorded as a
+`CaseEvent`. `Case.review_since` is set when a case enters `needs_review` (the queue's order)
+and cleared when it leaves; entering review also releases any previous assignee.
 """
 
 from __future__ import annotations
@@ -35,9 +41,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     SUBMITTED: frozenset({PROCESSING}),
     PROCESSING: frozenset({APPROVED, REJECTED, NEEDS_REVIEW, WAITING_REGISTER, SUBMITTED}),
     WAITING_REGISTER: frozenset({PROCESSING}),
-    NEEDS_REVIEW: frozenset({APPROVED, REJECTED}),
+    NEEDS_REVIEW: frozenset({APPROVED, REJECTED, CAPTURING}),
     APPROVED: frozenset(),
-    REJECTED: frozenset(),
+    REJECTED: frozenset({APPROVED}),  # an override confirmed by a second person, only
 }
 EDITABLE = (CREATED, CAPTURING)  # the citizen may still add images
 IN_FLIGHT = (SUBMITTED, PROCESSING, WAITING_REGISTER)  # the pipeline owns the case
@@ -50,6 +56,16 @@ class IllegalTransition(RuntimeError):
 
 def can_move(current: str, target: str) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
+
+
+def _review_values(current: str, target: str, now) -> dict:
+    """The review clock: set when a case enters review (with no assignee yet), cleared when it
+    leaves."""
+    if target == NEEDS_REVIEW:
+        return {"review_since": now, "assignee_id": None, "assigned_at": None}
+    if current == NEEDS_REVIEW:
+        return {"review_since": None}
+    return {}
 
 
 def transition(case: Case, target: str, *, actor: str = "system",
@@ -67,6 +83,8 @@ def transition(case: Case, target: str, *, actor: str = "system",
         case.submitted_at = now
     if target in DECIDED:  # the media retention clock starts here
         case.decided_at = now
+    for name, value in _review_values(event.from_state, target, now).items():
+        setattr(case, name, value)
     return event
 
 
@@ -83,6 +101,7 @@ def claim_transition(case: Case, target: str, *, actor: str = "system",
         values["submitted_at"] = now
     if target in DECIDED:
         values["decided_at"] = now
+    values.update(_review_values(case.state, target, now))
     result = db.session.execute(
         db.update(Case).where(Case.id == case.id, Case.state == case.state).values(**values)
         .execution_options(synchronize_session=False))

@@ -129,6 +129,12 @@ def identity(reading: dict) -> tuple[dict, dict]:
     return fields, sources
 
 
+def province_of(national_id: str) -> str | None:
+    """The 3-digit province code an ID number starts with (DOMAIN.md 1), or None."""
+    code = national_id[:3]
+    return code if len(national_id) == 12 and national_id.isdigit() else None
+
+
 def identity_fields(reading: dict) -> dict:
     """The identity fields of a reading (see `identity`)."""
     return identity(reading)[0]
@@ -173,6 +179,7 @@ class CaseEvidence:
         if national_id:
             self.case.pid_hash = issuance.pid_hash(national_id)
             self.case.pid_encrypted = crypto.encrypt(national_id)
+            self.case.province = province_of(str(national_id))
         portrait = getattr(reading, "portrait_jpeg", None)
         if portrait:
             media.save(self.case, "portrait", portrait, "image/jpeg")
@@ -314,11 +321,19 @@ def _record(case: Case, check: policy.Check, result: policy.Result) -> CaseCheck
     return row
 
 
+# Recorded when an operator asks the citizen for new photos (`ekyc.review.decisions`): the
+# results before it belong to the old photos, so the next run starts the policy from scratch
+# (they stay on the case, in its history).
+RESTART_CHECK = "recapture"
+
+
 def final_results(case: Case) -> dict[str, policy.Result]:
-    """The latest final result of each check recorded on the case."""
+    """The latest final result of each check recorded on the case (since the last recapture)."""
     out: dict[str, policy.Result] = {}
     for row in case.checks:  # ordered by id: later rows win
-        if row.final:
+        if row.name == RESTART_CHECK:
+            out = {}
+        elif row.final:
             out[row.name] = policy.Result(row.outcome, row.reason_code, row.score,
                                           row.threshold, row.detail, row.version)
     return out

@@ -151,6 +151,13 @@ REASONS: dict[str, Reason] = {
                                   "your commune police if it is not yours."), "contact"),
     "processing_error": Reason(_l("Something went wrong while checking your case: an officer "
                                   "will look at it."), "wait"),
+    # Decisions of an officer in the console (ekyc.review.decisions).
+    "recapture_requested": Reason(_l("An officer checked your application and asks you to take "
+                                     "new photos of both sides of your card and a new selfie."),
+                                  "retry"),
+    "officer_rejected": Reason(_l("An officer checked your application and could not confirm "
+                                  "your identity. Please contact your commune police."),
+                               "contact"),
 }
 
 

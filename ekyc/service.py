@@ -128,11 +128,22 @@ def open_case(case_id: str, token: str) -> Case | None:
     return case
 
 
+def capture_started(case: Case) -> dt.datetime:
+    """When the citizen's current capture began: the case's creation, or the last time an
+    operator sent it back for new photos (the time to finish counts from then)."""
+    if case.state == cases.CAPTURING and "recapture_requested" in (case.reason_codes or []):
+        back = [e.at for e in case.events
+                if e.from_state == cases.NEEDS_REVIEW and e.to_state == cases.CAPTURING]
+        if back:
+            return max(back)
+    return case.created_at
+
+
 def _editable(case: Case) -> None:
     if case.state not in cases.EDITABLE:
         raise CaseError("case_closed", status=409)
     ttl = dt.timedelta(seconds=current_app.config["EKYC_CASE_TTL"])
-    if case.created_at + ttl < utcnow():
+    if capture_started(case) + ttl < utcnow():
         raise CaseError("case_expired", status=410)
 
 

@@ -303,6 +303,12 @@ POLL_SECONDS = {"submitted": 3, "processing": 3, "waiting_register": 30}
 def _status_texts(view: dict) -> tuple[str, str, list[str]]:
     """(title, one-line summary, what happens next) for a status view."""
     state, nxt = view["state"], view["next"]
+    if nxt == "capture" and any(r["code"] == "recapture_requested" for r in view["reasons"]):
+        return (_("Please take new photos"),
+                _("An officer checked your application and needs new photos."),
+                [_("Take new photos of both sides of your card and a new selfie, then send "
+                   "your application again. Use good light and keep the whole card in the "
+                   "frame.")])
     if nxt == "capture":
         return (_("Your application is not sent yet"),
                 _("Some photos are still missing, or you have not sent your application."),

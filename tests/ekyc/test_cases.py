@@ -72,7 +72,32 @@ def test_table_covers_every_state():
     assert set(cases.TRANSITIONS) == set(cases.STATES)
     for targets in cases.TRANSITIONS.values():
         assert targets <= set(cases.STATES)
-    assert not cases.TRANSITIONS["approved"] and not cases.TRANSITIONS["rejected"]
+    assert not cases.TRANSITIONS["approved"]
+    # A rejected case only ever becomes approved, by a confirmed override (four eyes).
+    assert cases.TRANSITIONS["rejected"] == {"approved"}
+
+
+def test_review_clock_and_recapture(ekyc_app):
+    """Entering review starts `review_since` (and frees the case from any old assignee);
+    leaving it, for new photos or a decision, stops it."""
+    app = ekyc_app()
+    with app.app_context():
+        case = _case(app)
+        for target in ("capturing", "submitted", "processing"):
+            cases.transition(case, target)
+        case.assignee_id = "someone"
+        cases.transition(case, "needs_review")
+        assert case.review_since is not None and case.assignee_id is None
+        cases.transition(case, "capturing", actor="op1", reason="recapture_requested")
+        assert case.review_since is None and case.decided_at is None
+        for target in ("submitted", "processing", "needs_review"):
+            cases.transition(case, target)
+        db.session.commit()
+        assert cases.claim_transition(case, "approved", actor="op1")
+        db.session.commit()
+        db.session.refresh(case)
+        assert case.state == "approved" and case.review_since is None
+        assert case.decided_at is not None
 
 
 def test_a_stale_copy_cannot_rewind_a_case(ekyc_app):
