@@ -93,31 +93,48 @@ def verify_chain(batch: int = 5000) -> tuple[int, AuditEvent | None, str | None]
     """Recompute the chain in `seq` order: (entries checked, first broken entry or None, why).
 
     Broken: an entry without a place in the chain, a gap in `seq` (a deleted entry), a
-    `prev_hash` that is not the previous entry's hash (an entry removed or inserted), or a hash
-    that does not match the entry's content (an entry changed)."""
-    first = db.session.scalar(db.select(AuditEvent).where(AuditEvent.seq.is_(None)).limit(1))
-    if first is not None:
-        return 0, first, "not chained (no seq)"
-    checked, prev, expected_seq, after = 0, "", 1, 0
-    while True:
-        rows = db.session.scalars(db.select(AuditEvent).where(AuditEvent.seq > after)
+    `prev_hash` that is not the previous entry's hash (an entry removed or inserted), a hash
+    that does not match the entry's content (an entry changed), or a chain head that does not
+    name the last entry (entries removed from the end, or appended behind the log's back).
+    Reads in its own session, so the caller's objects stay as they were; the broken entry is
+    returned detached."""
+    from sqlalchemy.orm import Session
+
+    with Session(db.engine) as reader:
+        first = reader.scalar(db.select(AuditEvent).where(AuditEvent.seq.is_(None)).limit(1))
+        if first is not None:
+            reader.expunge(first)
+            return 0, first, "not chained (no seq)"
+        checked, prev, expected_seq, after = 0, "", 1, 0
+        while True:
+            rows = reader.scalars(db.select(AuditEvent).where(AuditEvent.seq > after)
                                   .order_by(AuditEvent.seq).limit(batch)).all()
-        if not rows:
-            break
-        for row in rows:
-            if row.seq != expected_seq:
-                return checked, row, f"seq {row.seq} follows {expected_seq - 1}: entries missing"
-            if row.prev_hash != prev:
-                return checked, row, "prev_hash is not the previous entry's hash"
-            if row.hash != entry_hash(row):
-                return checked, row, "content does not match its hash: the entry was changed"
-            prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
-        after = rows[-1].seq
-        db.session.expunge_all()
-    head = db.session.get(AuditChainHead, 1)
-    if head is not None and (head.seq != checked or head.hash != prev):
-        return checked, None, (f"the chain head says {head.seq} entries, found {checked}: "
-                               "the last entries were removed")
+            if not rows:
+                break
+            for row in rows:
+                why = None
+                if row.seq != expected_seq:
+                    why = f"seq {row.seq} follows {expected_seq - 1}: entries missing"
+                elif row.prev_hash != prev:
+                    why = "prev_hash is not the previous entry's hash"
+                elif row.hash != entry_hash(row):
+                    why = "content does not match its hash: the entry was changed"
+                if why:
+                    reader.expunge(row)
+                    return checked, row, why
+                prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+            after = rows[-1].seq
+            reader.expunge_all()
+        head = reader.get(AuditChainHead, 1)
+        if head is None:
+            if checked:
+                return checked, None, "the chain head is missing"
+        elif head.seq > checked or (head.seq == checked and head.hash != prev):
+            return checked, None, (f"the chain head says {head.seq} entries, found {checked}: "
+                                   "the last entries were removed")
+        elif head.seq < checked:
+            return checked, None, (f"the chain head says {head.seq} entries, found {checked}: "
+                                   "entries were added behind the log's back")
     return checked, None, None
 
 

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request
 
-AUTH_PATHS = ("/authorize", "/login", "/consent", "/select-account", "/logout", "/account")
+AUTH_PATHS = ("/authorize", "/login", "/consent", "/select-account", "/logout", "/account",
+              "/ops")  # the operator console: personal data on every page
 
 
 def nonce() -> str:

@@ -17,10 +17,12 @@ from idp import create_app
 from tests.conftest import base_config
 from tests.helpers import authorize_params, full_login, login, query_of, register_client
 
-AUTH_PATHS = ("/authorize", "/login", "/consent", "/select-account", "/logout", "/account")
+AUTH_PATHS = ("/authorize", "/login", "/consent", "/select-account", "/logout", "/account",
+              "/ops")
 WEAK_REFERRER_POLICIES = {"unsafe-url", "no-referrer-when-downgrade", "origin-when-cross-origin"}
 SAMPLE_ARGS = {"client_id": "unknown-client", "code": "en", "filename": "site.css",
-               "side": "front", "case_id": "unknown-case"}
+               "side": "front", "case_id": "unknown-case", "media_id": "unknown-media",
+               "account_id": "unknown-account", "decision_id": "0", "value": "unknown"}
 
 
 def _csp(response) -> dict[str, list[str]]:
