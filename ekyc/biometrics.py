@@ -4,7 +4,8 @@
         face_match: the fused selfie against the card's portrait and the register's portrait,
                     three outcomes at the calibrated thresholds (ekyc.face.compare)
         liveness:   the random challenge answered in order, the same face throughout, no frames
-                    replayed from another case, passive cues (ekyc.liveness)
+                    replayed from another case, passive cues (ekyc.liveness); at a counter,
+                    the operator's attestation that the citizen is present in person
         duplicate:  the fused selfie searched in the 1:N index of approved faces; a face enrolled
                     under another account (another ID number) is a suspected duplicate identity
                     and goes to an officer (ekyc.face.index)
@@ -31,6 +32,10 @@ from . import policy
 from .models import FramePrint
 
 log = logging.getLogger(__name__)
+
+# The "challenge" a counter case's frames answer: no actions, the operator attested that the
+# citizen stood in front of them (`ekyc.review.counter`); the liveness check records it.
+IN_PERSON = "in_person"
 
 # A replay: at least this share of the case's frames (and at least REPLAY_MIN_FRAMES) are
 # near-identical to frames of one other case.
@@ -127,6 +132,10 @@ def liveness(ev) -> policy.Result:
     challenge = ev.challenge()
     if challenge is None:
         return policy.Result(policy.FAIL, "liveness_no_challenge")
+    if in_person(ev.case, challenge):
+        return policy.Result(policy.PASS, score=1.0, version="liveness/in_person",
+                             detail={"method": IN_PERSON,
+                                     "operator_id": ev.case.counter_operator_id})
     replay = replayed_from(ev.case.id)
     if replay:
         return policy.Result(policy.FAIL, "liveness_replayed", score=1.0,
@@ -141,6 +150,16 @@ def liveness(ev) -> policy.Result:
                          version=f"liveness/{getattr(result, 'version', '1')}"[:64])
 
 
+def in_person(case, challenge) -> bool:
+    """A counter case whose frames were stored with the operator's in-person attestation.
+
+    The counter camera is operated by the operator who watched the citizen: there is no
+    remote capture to inject frames into, so neither the challenge nor the replay search
+    applies; the face match against the card and the register still runs as usual."""
+    return (case.channel == "counter" and bool(case.counter_operator_id) and
+            list(challenge.actions or []) == [IN_PERSON])
+
+
 def duplicate_face(ev) -> policy.Result:
     """No approved face under another account is the same person (1:N search)."""
     from .face.index import search
@@ -151,7 +170,7 @@ def duplicate_face(ev) -> policy.Result:
         return policy.Result(policy.REVIEW, "duplicate_search_no_face")
     strict = comparison(ev).strict
     limit = duplicate_threshold(strict)
-    candidates = search(fused, k=5, exclude_account_id=ev.case.account_id)
+    candidates = search(fused, k=5, exclude_account_id=_own_account_id(ev))
     close = [c for c in candidates if c.distance < limit]  # one per account, nearest first
     detail = {"searched": True, "threshold": limit, "nearest": (
         round(float(candidates[0].distance), 4) if candidates else None),
@@ -163,6 +182,18 @@ def duplicate_face(ev) -> policy.Result:
                              threshold=limit, detail=detail, version=str(fused.model)[:64])
     return policy.Result(policy.PASS, score=score, threshold=limit, detail=detail,
                          version=str(fused.model)[:64])
+
+
+def _own_account_id(ev) -> str | None:
+    """The account whose faces are the citizen's own: the case's, or the level-1 account a
+    counter case raises to level 2 (its enrolled face is the same person, not a duplicate)."""
+    if ev.case.account_id:
+        return ev.case.account_id
+    from . import issuance
+
+    national_id = ev.identity_fields().get("national_id")
+    account = issuance.find_account(national_id) if national_id else None
+    return account.id if issuance.raises_level(ev.case, account) else None
 
 
 def duplicate_threshold(strict: float) -> float:
@@ -227,5 +258,5 @@ def replayed_from(case_id: str) -> dict | None:
     return None
 
 
-__all__ = ["comparison", "duplicate_face", "enroll", "face_match", "install", "liveness",
-           "record_frame_prints", "replayed_from", "template"]
+__all__ = ["IN_PERSON", "comparison", "duplicate_face", "enroll", "face_match", "in_person",
+           "install", "liveness", "record_frame_prints", "replayed_from", "template"]

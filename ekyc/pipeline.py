@@ -267,7 +267,8 @@ class CaseEvidence:
         national_id = self.identity_fields().get("national_id")
         account = issuance.find_account(national_id) if national_id else None
         return account is not None and account.id != self.case.account_id and \
-            account.onboarded_case_id != self.case.id
+            account.onboarded_case_id != self.case.id and \
+            not issuance.raises_level(self.case, account)  # a counter case raising level 1 to 2
 
 
 # -- lease ---------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ __all__ = ["CHALLENGE_ACTIONS", "CaseError", "UploadRejected", "activate", "acti
            "add_document_image", "add_selfie_frames", "new_challenge", "open_case",
            "start_case", "status_view", "submit", "totp_provisioning_uri"]
 
-CHANNELS = ("web", "api")
+CHANNELS = ("web", "api", "counter")  # counter: an operator onboards a citizen in person
 MAX_CHALLENGES = 20  # per case: a citizen retries a few times, a script would not stop
 SIDES = ("front", "back")
 # What each challenge action asks the citizen to do (the pages show these).
@@ -252,8 +252,9 @@ def add_selfie_frames(case: Case, nonce: str, frames: list[bytes],
     db.session.commit()
 
 
-def submit(case: Case) -> None:
-    """Hand the case to the pipeline (idempotent: a submitted case is not queued twice)."""
+def submit(case: Case, actor: str = "citizen") -> None:
+    """Hand the case to the pipeline (idempotent: a submitted case is not queued twice).
+    `actor` goes into the case history: the citizen, or the operator at a counter."""
     if case.state in cases.IN_FLIGHT or case.state in cases.DECIDED or \
             case.state == cases.NEEDS_REVIEW:
         return
@@ -263,7 +264,7 @@ def submit(case: Case) -> None:
         missing.append("selfie")
     if missing:
         raise CaseError("incomplete")
-    won = cases.claim_transition(case, cases.SUBMITTED, actor="citizen")
+    won = cases.claim_transition(case, cases.SUBMITTED, actor=actor)
     db.session.commit()
     db.session.refresh(case)
     if won:  # a concurrent submit of the same case (double click) neither queues nor rewinds

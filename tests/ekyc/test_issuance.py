@@ -107,3 +107,52 @@ def test_only_register_verified_fields_go_into_the_account(ekyc_app):
         assert (account.family_name, account.given_name) == ("Nguyễn", "Trọng Thanh Hùng")
         assert account.gender == "male" and account.level == 1
         assert account.status == "pending_activation" and account.register_checked_at
+
+
+def _fields(citizen) -> dict:
+    return {"national_id": citizen.national_id, "full_name": citizen.full_name,
+            "date_of_birth": citizen.date_of_birth.isoformat(), "sex": citizen.sex}
+
+
+def _channel_case(channel: str, level: int) -> Case:
+    case = Case(state="processing", channel=channel, locale="en", token_hash="-",
+                consent_version=policy.CONSENT_VERSION, consent_text_hash="-",
+                target_level=level, counter_operator_id="op-1" if channel == "counter" else None)
+    db.session.add(case)
+    db.session.flush()
+    return case
+
+
+def _raised_events(account_id: str) -> int:
+    from idp.models import AuditEvent
+
+    return db.session.scalar(db.select(db.func.count(AuditEvent.id)).filter_by(
+        event="account.level_raised", account_id=account_id))
+
+
+def test_a_counter_case_raises_a_level_1_account_to_level_2_once(app, citizens):
+    with app.app_context():
+        remote = _channel_case("web", 1)
+        account = issuance.issue_account(remote, _fields(citizens[4]), {})
+        db.session.commit()
+        assert account.level == 1
+        with pytest.raises(issuance.AlreadyEnrolled):  # remote: one account per number
+            issuance.issue_account(_channel_case("web", 1), _fields(citizens[4]), {})
+
+        counter = _channel_case("counter", 2)
+        raised = issuance.issue_account(counter, _fields(citizens[4]), {})
+        db.session.commit()
+        assert (raised.id, raised.level, raised.onboarded_case_id) == (account.id, 2, remote.id)
+        assert counter.account_id is None  # the remote case keeps the (unique) link
+        resumed = issuance.issue_account(counter, _fields(citizens[4]), {})  # a crash, rerun
+        db.session.commit()
+        assert resumed.id == account.id and _raised_events(account.id) == 1
+        with pytest.raises(issuance.AlreadyEnrolled):  # level 2 already: nothing to raise
+            issuance.issue_account(_channel_case("counter", 2), _fields(citizens[4]), {})
+
+        fresh = _channel_case("counter", 2)
+        new = issuance.issue_account(fresh, _fields(citizens[5]), {})
+        db.session.commit()
+        assert (new.level, new.status, fresh.account_id) == (2, "pending_activation", new.id)
+        assert _count(app, citizens[5].national_id) == 1
+        db.session.remove()
