@@ -379,15 +379,20 @@ def _pending(decision_id: int) -> CaseDecision:
     return row
 
 
-def confirm_override(decision_id: int, op: Operator) -> CaseDecision:
-    """A supervisor other than its author confirms a pending override: the case is approved
-    and the account issued, in one transaction."""
+def _second_supervisor(decision_id: int, op: Operator) -> tuple[CaseDecision, Case]:
+    """The pending override and its case (locked) for a supervisor who did not request it."""
     if op.role != "supervisor":
         raise DecisionError("forbidden", 403)
     row = _pending(decision_id)
     if row.operator_id == op.id:
         raise DecisionError("own_override", 403)
-    case = _lock(db.session.get(Case, row.case_id))
+    return row, _lock(db.session.get(Case, row.case_id))
+
+
+def confirm_override(decision_id: int, op: Operator) -> CaseDecision:
+    """A supervisor other than its author confirms a pending override: the case is approved
+    and the account issued, in one transaction."""
+    row, case = _second_supervisor(decision_id, op)
     if case.counter_operator_id and case.counter_operator_id == op.id:
         db.session.rollback()
         raise DecisionError("counter_operator", 403)
@@ -406,12 +411,7 @@ def confirm_override(decision_id: int, op: Operator) -> CaseDecision:
 def refuse_override(decision_id: int, op: Operator) -> CaseDecision:
     """A supervisor other than its author refuses a pending override: the case stays as it
     was (a rejected case stays rejected; its media retention clock runs again)."""
-    if op.role != "supervisor":
-        raise DecisionError("forbidden", 403)
-    row = _pending(decision_id)
-    if row.operator_id == op.id:
-        raise DecisionError("own_override", 403)
-    case = _lock(db.session.get(Case, row.case_id))
+    row, case = _second_supervisor(decision_id, op)
     _settle(row, op, REFUSED)
     if case.state == cases.REJECTED:
         media.set_retention(case, decided=True)

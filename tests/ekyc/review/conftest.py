@@ -15,7 +15,7 @@ import pytest
 from ekyc import service
 from ekyc.models import Case
 from idp.extensions import db
-from idp.models import Account, Operator
+from idp.models import Account, AuditEvent, Operator
 from tests.ekyc.conftest import FakeReader, captured_case, reading_for
 
 STAFF = {"op1": "operator", "op2": "operator", "sup1": "supervisor", "sup2": "supervisor",
@@ -55,6 +55,24 @@ def sign_in(client, app, username: str) -> None:
         sess["ops"] = data
 
 
+@pytest.fixture
+def world(ekyc_app, register_stub, staff, citizens):
+    """(app with the register stub running, {username: operator id}, citizens)."""
+    app = ekyc_app()
+    register_stub(app)
+    ids = staff(app)
+    return app, ids, citizens
+
+
+def console_client(app, username: str):
+    """A test client signed in to the console as `username`, its pages in English."""
+    client = app.test_client()
+    sign_in(client, app, username)
+    with client.session_transaction() as sess:
+        sess["lang"] = "en"
+    return client
+
+
 def pipeline_case(app, citizen, findings=(("printed_name_mismatch", "review"),)) -> str:
     """A case decided by the real pipeline (the register stub must be running for `app`):
     with the default finding it goes to review (`document_needs_review`); with
@@ -65,6 +83,15 @@ def pipeline_case(app, citizen, findings=(("printed_name_mismatch", "review"),))
         service.submit(service.open_case(case_id, token))
         db.session.remove()
     return case_id
+
+
+def audit_events(app, name: str) -> list[AuditEvent]:
+    """The audit entries of one event, oldest first (detached)."""
+    with app.app_context():
+        rows = db.session.scalars(db.select(AuditEvent).filter_by(event=name)
+                                  .order_by(AuditEvent.id)).all()
+        db.session.expunge_all()
+        return rows
 
 
 def case_state(app, case_id: str) -> str:

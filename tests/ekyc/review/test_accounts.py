@@ -9,8 +9,9 @@ import pytest
 
 from idp import crypto
 from idp.extensions import db
-from idp.models import Account, AuditEvent, WebAuthnCredential
-from tests.ekyc.review.conftest import sign_in
+from idp.models import Account, WebAuthnCredential
+from tests.ekyc.review.conftest import audit_events as _events
+from tests.ekyc.review.conftest import console_client as _console_client
 from tests.helpers import (
     CITIZEN_PASSWORD,
     CITIZEN_PID,
@@ -27,29 +28,12 @@ def console(app, staff):
     return app
 
 
-def _console_client(app, username: str):
-    """A signed-in console user whose pages are in English."""
-    client = app.test_client()
-    sign_in(client, app, username)
-    with client.session_transaction() as sess:
-        sess["lang"] = "en"
-    return client
-
-
 def _citizen(app) -> Account:
     with app.app_context():
         account = db.session.scalar(db.select(Account).filter_by(
             pid_hash=crypto.keyed_hash("pid", CITIZEN_PID)))
         db.session.expunge(account)
         return account
-
-
-def _events(app, name: str) -> list[AuditEvent]:
-    with app.app_context():
-        rows = db.session.scalars(db.select(AuditEvent).filter_by(event=name)
-                                  .order_by(AuditEvent.id)).all()
-        db.session.expunge_all()
-        return rows
 
 
 def _post(client, url, data=None, page_url=None):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import event
 
 from ekyc import service
@@ -15,23 +14,8 @@ from ekyc.review.case_page import field_rows
 from idp.extensions import db
 from idp.models import AuditEvent
 from tests.ekyc.conftest import FakeReader, captured_case, reading_for
-from tests.ekyc.review.conftest import pipeline_case, sign_in
-
-
-@pytest.fixture
-def world(ekyc_app, register_stub, staff, citizens):
-    app = ekyc_app()
-    register_stub(app)
-    ids = staff(app)
-    return app, ids, citizens
-
-
-def console(app, username: str):
-    client = app.test_client()
-    sign_in(client, app, username)
-    with client.session_transaction() as sess:
-        sess["lang"] = "en"
-    return client
+from tests.ekyc.review.conftest import console_client as console
+from tests.ekyc.review.conftest import pipeline_case
 
 
 def misread_case(app, citizen) -> str:

@@ -16,10 +16,11 @@ from ekyc import policy, service
 from ekyc.models import Case, CaseCheck
 from idp import crypto
 from idp.extensions import db
-from idp.models import Account, AuditEvent
+from idp.models import Account
 from tests.conftest import ISSUER
 from tests.ekyc.conftest import FakeReader, captured_case, photo, reading_for, selfie_frames
-from tests.ekyc.review.conftest import sign_in
+from tests.ekyc.review.conftest import audit_events as _events
+from tests.ekyc.review.conftest import console_client as _console_client
 from tests.helpers import csrf_token
 
 
@@ -31,15 +32,6 @@ def counter_app(ekyc_app, register_stub, staff):
     return app
 
 
-def _console_client(app, username: str):
-    """A signed-in console user whose pages are in English."""
-    client = app.test_client()
-    sign_in(client, app, username)
-    with client.session_transaction() as sess:
-        sess["lang"] = "en"
-    return client
-
-
 def _post(client, url, data=None, page_url=None, **kw):
     page = client.get(page_url or url)
     assert page.status_code == 200, page.text[:300]
@@ -49,14 +41,6 @@ def _post(client, url, data=None, page_url=None, **kw):
 def _counter_cases(app) -> list[Case]:
     with app.app_context():
         rows = db.session.scalars(db.select(Case).filter_by(channel="counter")).all()
-        db.session.expunge_all()
-        return rows
-
-
-def _events(app, name: str) -> list[AuditEvent]:
-    with app.app_context():
-        rows = db.session.scalars(db.select(AuditEvent).filter_by(event=name)
-                                  .order_by(AuditEvent.id)).all()
         db.session.expunge_all()
         return rows
 

@@ -5,34 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from ekyc import cases, service
 from ekyc.models import Case, CaseDecision
 from idp import crypto
 from idp.extensions import db
 from idp.models import Account, AuditEvent
 from tests.ekyc.conftest import FakeReader, captured_case, photo, reading_for, selfie_frames
-from tests.ekyc.review.conftest import case_state, pipeline_case, sign_in
+from tests.ekyc.review.conftest import case_state, pipeline_case
+from tests.ekyc.review.conftest import console_client as console
 from tests.helpers import csrf_token
 
 REJECT = (("qr_mrz_id_mismatch", "reject"),)
-
-
-@pytest.fixture
-def world(ekyc_app, register_stub, staff, citizens):
-    app = ekyc_app()
-    register_stub(app)
-    ids = staff(app)
-    return app, ids, citizens
-
-
-def console(app, username: str):
-    client = app.test_client()
-    sign_in(client, app, username)
-    with client.session_transaction() as sess:
-        sess["lang"] = "en"
-    return client
 
 
 def page_token(client, case_id: str) -> str:

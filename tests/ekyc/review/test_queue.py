@@ -12,26 +12,11 @@ from ekyc.models import Case
 from ekyc.review import decisions
 from idp.extensions import db
 from idp.models import AuditEvent, Operator
-from tests.ekyc.review.conftest import pipeline_case, sign_in
+from tests.ekyc.review.conftest import console_client as console
+from tests.ekyc.review.conftest import pipeline_case
 from tests.helpers import csrf_token
 
 REJECT = (("qr_mrz_id_mismatch", "reject"),)
-
-
-@pytest.fixture
-def world(ekyc_app, register_stub, staff, citizens):
-    app = ekyc_app()
-    register_stub(app)
-    ids = staff(app)
-    return app, ids, citizens
-
-
-def console(app, username: str):
-    client = app.test_client()
-    sign_in(client, app, username)
-    with client.session_transaction() as sess:
-        sess["lang"] = "en"
-    return client
 
 
 def listed(html: str) -> list[str]:
