@@ -12,10 +12,9 @@ from ekyc import service
 from ekyc.models import Case, MediaObject, utcnow
 from ekyc.review.case_page import field_rows
 from idp.extensions import db
-from idp.models import AuditEvent
 from tests.ekyc.conftest import FakeReader, captured_case, reading_for
+from tests.ekyc.review.conftest import audit_events, pipeline_case
 from tests.ekyc.review.conftest import console_client as console
-from tests.ekyc.review.conftest import pipeline_case
 
 
 def misread_case(app, citizen) -> str:
@@ -28,14 +27,6 @@ def misread_case(app, citizen) -> str:
         service.submit(service.open_case(case_id, token))
         db.session.remove()
     return case_id
-
-
-def audit_events(app, name: str) -> list[AuditEvent]:
-    with app.app_context():
-        rows = db.session.scalars(db.select(AuditEvent).filter_by(event=name)
-                                  .order_by(AuditEvent.id)).all()
-        db.session.expunge_all()
-        return rows
 
 
 def media_urls(html: str) -> list[str]:
