@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, render_template, request, session
 from sqlalchemy import event
 
-from . import errors, security, sessions, settings, store
+from . import errors, observability, security, sessions, settings, store
 from .extensions import babel, csrf, db, migrate
 
 
@@ -41,7 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     conf = settings.load_settings(test_config)
     app = Flask(__name__, instance_path=conf["INSTANCE_PATH"], instance_relative_config=False)
     app.config.update(conf)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    observability.configure_logging(conf["LOG_FORMAT"])
     settings.validate(conf)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=conf["DATABASE_URL"],
@@ -63,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     app.extensions["kv"] = store.connect(conf["REDIS_URL"])
+    observability.init_app(app)  # request ids and log lines (first and last), /metrics, /readyz
 
     from .accounts.views import bp as accounts_bp
     from .oauth2.endpoints import bp as oauth2_bp

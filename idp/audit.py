@@ -21,6 +21,7 @@ import logging
 
 from flask import has_request_context, request
 
+from . import observability
 from .extensions import db
 from .models import AuditChainHead, AuditEvent, utcnow
 
@@ -85,6 +86,7 @@ def record(event: str, *, account_id: str | None = None, client_id: str | None =
     db.session.add(entry)
     if commit:
         db.session.commit()
+    observability.count_audit_event(event)
     log.info("audit event=%s client=%s", event, client_id)
     return entry
 

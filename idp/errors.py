@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # Endpoints whose clients are programs: they get JSON errors, never HTML.
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/register", "/par",
                 "/jwks", "/.well-known/", "/healthz", "/login/passkey/", "/account/passkeys/",
-                "/api/onboarding/", "/ekyc/register-events")
+                "/api/onboarding/", "/ekyc/register-events", "/readyz", "/metrics")
 
 
 class PageError(Exception):

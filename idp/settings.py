@@ -61,6 +61,8 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("JOBS_BACKEND", "", _STR, "rq | thread; empty = rq with REDIS_URL, else thread"),
     ("BACKCHANNEL_LOGOUT_RETRIES", 3, _INT, "delivery attempts for a back-channel logout token"),
     ("WEBAUTHN_RP_ID", "", _STR, "WebAuthn relying party id; host of ISSUER when empty"),
+    ("LOG_FORMAT", "json", _STR, "json (one object per line, with the request id) | text"),
+    ("METRICS_TOKEN", "", _STR, "bearer token for /metrics; production serves none without it"),
     ("BABEL_DEFAULT_LOCALE", "vi", _STR, "language of every page unless the user picks another"),
     ("INSTANCE_PATH", "", _STR, "folder for the SQLite file and development secrets"),
     # eKYC onboarding (ekyc/): the population register, media, uploads, the case pipeline.

@@ -78,6 +78,8 @@ REGISTRY = {
     "/jwks": {"invalid_request"},
     "/.well-known/": {"invalid_request"},
     "/healthz": {"invalid_request"},
+    "/readyz": {"invalid_request"},
+    "/metrics": {"invalid_request", "invalid_token"},
     "/login/passkey/": {"passkey_failed", "invalid_request"},
     "/account/passkeys/": {"passkey_failed", "invalid_request"},
     "/api/onboarding/v1": set(ekyc_api.ERROR_CODES),
@@ -296,6 +298,8 @@ def check_response(allowed_redirects: list[str], method: str, path: str, respons
         _check_redirect(allowed_redirects, path, response.headers["Location"])
     elif path.startswith("/static/") and status in (200, 304):
         pass  # the file itself
+    elif urlsplit(path).path == "/metrics" and status == 200:
+        assert response.mimetype == "text/plain"  # Prometheus' text format
     elif registry is not None:
         if status == 204:
             assert body == ""
