@@ -85,9 +85,9 @@ run: install migrate seed register-seed portals-setup ## serve the IdP (:8000), 
 	REGISTER_TRUSTED_ISSUER=$${ISSUER:-http://$(HOST):$(IDP_PORT)} \
 	REGISTER_IDP_JWKS_URL=$${ISSUER:-http://$(HOST):$(IDP_PORT)}/jwks \
 	REGISTER_NOTIFY_URL=$${ISSUER:-http://$(HOST):$(IDP_PORT)}/ekyc/register-events \
-	$(RUN) gunicorn --bind $(HOST):$(REGISTER_PORT) --workers 1 --threads 4 'register.app:create_app()' & \
-	$(RUN) gunicorn --bind $(HOST):$(PORTAL1_PORT) --workers 1 --threads 4 'clients.portal:create_app("public_services")' & \
-	$(RUN) gunicorn --bind $(HOST):$(PORTAL2_PORT) --workers 1 --threads 4 'clients.portal:create_app("social_insurance")' & \
+	$(RUN) gunicorn --no-control-socket --bind $(HOST):$(REGISTER_PORT) --workers 1 --threads 4 'register.app:create_app()' & \
+	$(RUN) gunicorn --no-control-socket --bind $(HOST):$(PORTAL1_PORT) --workers 1 --threads 4 'clients.portal:create_app("public_services")' & \
+	$(RUN) gunicorn --no-control-socket --bind $(HOST):$(PORTAL2_PORT) --workers 1 --threads 4 'clients.portal:create_app("social_insurance")' & \
 	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
 	  ( cd clients/node-example && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; } && \
 	    PORT=$(NODE_PORTAL_PORT) PORTAL_INSTANCE=$(CURDIR)/instance node server.mjs ) & \
@@ -99,7 +99,15 @@ run: install migrate seed register-seed portals-setup ## serve the IdP (:8000), 
 	      || { echo "  demo review case not created: $$(cat instance/demo-review-case.txt)"; rm -f instance/demo-review-case.txt; } ) & \
 	fi; \
 	ISSUER=$${ISSUER:-http://$(HOST):$(IDP_PORT)} REGISTER_URL=http://$(HOST):$(REGISTER_PORT) \
-	$(RUN) gunicorn --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 --access-logfile - wsgi:app
+	$(RUN) gunicorn --no-control-socket --bind $(HOST):$(IDP_PORT) --workers 1 --threads 8 wsgi:app
+
+.PHONY: stack
+stack: install ## the compose.yaml topology without Docker: real PostgreSQL + Redis (AOF), gunicorn, eKYC worker (data in instance/stack/)
+	HOST=$(HOST) IDP_PORT=$(IDP_PORT) REGISTER_PORT=$(REGISTER_PORT) PORTAL1_PORT=$(PORTAL1_PORT) PORTAL2_PORT=$(PORTAL2_PORT) scripts/stack.sh start
+
+.PHONY: stack-stop
+stack-stop: ## stop what `make stack` started, PostgreSQL and Redis included (data is kept)
+	scripts/stack.sh stop
 
 .PHONY: test
 test: install ## run the whole test suite (embedded defaults, or DATABASE_URL / REDIS_URL)
