@@ -30,7 +30,7 @@ def test_the_onboarding_api_never_fails_and_errors_are_documented(make_app, tmp_
             seen.add(response.status_code)
             if response.status_code >= 400:
                 body = response.json()
-                assert body["error"] in ekyc_api.ERROR_CODES, (operation.label, body)
+                assert body["error"] in ekyc_api.ERROR_CODES, (case.operation.label, body)
                 assert isinstance(body.get("error_description", ""), str)
 
         run()
