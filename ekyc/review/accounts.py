@@ -38,17 +38,9 @@ from idp.models import (
 )
 
 from . import bp
-from .auth import actor, current_operator, require
+from .auth import ACTING_ROLES, PURPOSES, actor, current_operator, require
 from .counter import activation_link
 
-ACTING_ROLES = ("operator", "supervisor")
-PURPOSES = {
-    "review": _l("Case review"),
-    "counter": _l("Counter service"),
-    "supervision": _l("Supervision"),
-    "audit": _l("Audit"),
-    "citizen_request": _l("Citizen's request"),
-}
 LOCK_REASONS = {
     "reported_stolen": _l("Card or phone reported stolen"),
     "fraud_suspected": _l("Fraud suspected"),

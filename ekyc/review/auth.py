@@ -42,6 +42,13 @@ from idp.oauth2.scopes import ACR_LEVEL2_MFA
 
 from . import bp
 
+# Roles that act (decide, claim, lock, run a counter); the auditor only reads.
+ACTING_ROLES = ("operator", "supervisor")
+# Why a case or an account is opened: asked before the page, logged with the view.
+PURPOSES = {"review": _l("Review of the case"), "counter": _l("Counter onboarding"),
+            "supervision": _l("Supervision (overrides, quality)"),
+            "audit": _l("Audit"), "citizen_request": _l("Request from the citizen")}
+
 CLIENT_ID = "ops-console"
 SCOPE = "openid"
 MAX_PENDING = 3  # console sign-ins started in this browser and not finished (tabs)
@@ -53,7 +60,7 @@ REFRESH_EVERY = 15  # seconds between last_seen updates (the cookie is rewritten
 NAV = (
     ("ops.queue", _l("Review queue"), ("operator", "supervisor", "auditor")),
     ("ops.overrides", _l("Overrides"), ("operator", "supervisor", "auditor")),
-    ("ops.counter", _l("Counter onboarding"), ("operator", "supervisor")),
+    ("ops.counter", _l("Counter onboarding"), ACTING_ROLES),
     ("ops.accounts", _l("Accounts"), ("operator", "supervisor", "auditor")),
     ("ops.dashboard", _l("Dashboard"), ("operator", "supervisor", "auditor")),
     ("ops.audit_log", _l("Audit log"), ("supervisor", "auditor")),

@@ -27,9 +27,7 @@ from idp.models import Operator
 
 from . import auth, bp, decisions, labels
 
-PURPOSES = {"review": _l("Review of the case"), "counter": _l("Counter onboarding"),
-            "supervision": _l("Supervision (overrides, quality)"),
-            "audit": _l("Audit"), "citizen_request": _l("Request from the citizen")}
+PURPOSES = auth.PURPOSES
 FIELDS = ("national_id", "full_name", "date_of_birth", "sex", "residence", "card_issue_date",
           "expiry_date")
 # Where each field sits in a reading: (qr payload key, MRZ field, printed field).

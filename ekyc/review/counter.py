@@ -42,7 +42,7 @@ from .. import api, biometrics, cases, policy, service
 from ..models import Case, Challenge, utcnow
 from ..service import CaseError, UploadRejected
 from . import bp
-from .auth import actor, current_operator, require
+from .auth import ACTING_ROLES, actor, current_operator, require
 
 COUNTER = "counter"
 COUNTER_LEVEL = 2
@@ -51,7 +51,7 @@ COUNTER_LEVEL = 2
 LINK_TTL = 24 * 3600
 LINK_SALT = "ekyc.counter.activation-link"
 CITIZEN_SESSION_KEY = "ekyc"  # ekyc.views.SESSION_KEY: the case this browser holds
-COUNTER_ROLES = ("operator", "supervisor")
+COUNTER_ROLES = ACTING_ROLES
 STEPS = (_l("Consent"), _l("Card"), _l("Face and attestation"), _l("Check and send"),
          _l("Result"))
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}

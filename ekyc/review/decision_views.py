@@ -19,7 +19,7 @@ def _to_case(case_id: str, purpose: str = "review"):
 
 
 @bp.post("/cases/<case_id>/decide")
-@auth.require("operator", "supervisor")
+@auth.require(*auth.ACTING_ROLES)
 def decide(case_id):
     case = db.session.get(Case, case_id) if len(case_id) <= 36 else None
     if case is None:

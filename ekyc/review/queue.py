@@ -143,7 +143,7 @@ def _back(case: Case):
 
 
 @bp.post("/cases/<case_id>/claim")
-@auth.require("operator", "supervisor")
+@auth.require(*auth.ACTING_ROLES)
 def claim(case_id):
     case = _case_or_404(case_id)
     try:

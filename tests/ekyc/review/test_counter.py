@@ -14,13 +14,12 @@ import pytest
 
 from ekyc import policy, service
 from ekyc.models import Case, CaseCheck
-from idp import crypto
 from idp.extensions import db
-from idp.models import Account
 from tests.conftest import ISSUER
 from tests.ekyc.conftest import FakeReader, captured_case, photo, reading_for, selfie_frames
 from tests.ekyc.review.conftest import audit_events as _events
 from tests.ekyc.review.conftest import console_client as _console_client
+from tests.ekyc.test_pipeline import _accounts
 from tests.helpers import csrf_token
 
 
@@ -41,14 +40,6 @@ def _post(client, url, data=None, page_url=None, **kw):
 def _counter_cases(app) -> list[Case]:
     with app.app_context():
         rows = db.session.scalars(db.select(Case).filter_by(channel="counter")).all()
-        db.session.expunge_all()
-        return rows
-
-
-def _accounts(app, national_id: str) -> list[Account]:
-    with app.app_context():
-        rows = db.session.scalars(db.select(Account).filter_by(
-            pid_hash=crypto.keyed_hash("pid", national_id))).all()
         db.session.expunge_all()
         return rows
 
