@@ -43,7 +43,7 @@ def previous_card(citizen):
     return dataclasses.replace(citizen, card_issue_date=max(issued, floor))
 
 
-def _frames(citizen, front: bytes, count: int = 5) -> list[bytes]:
+def selfie_frames(citizen, front: bytes, count: int = 5) -> list[bytes]:
     """Selfie frames: the holder's own photos from the shared faces when present, else slightly
     shifted crops of the card's portrait area."""
     from PIL import Image
@@ -70,6 +70,42 @@ def _frames(citizen, front: bytes, count: int = 5) -> list[bytes]:
     return out
 
 
+def send_onboarding(http: requests.Session, issuer: str, front: bytes, back: bytes,
+                    frames: list[bytes]) -> tuple[str, str]:
+    """One whole onboarding through `issuer`'s public API with the session `http` (consent,
+    case, card front and back, liveness challenge, selfie frames, submit); returns (case id,
+    case token). Raises `requests.HTTPError` on the first answer that is not a success."""
+    base = issuer.rstrip("/") + API
+    consent = http.get(base + "/consent", timeout=TIMEOUT)
+    consent.raise_for_status()
+    made = http.post(base + "/cases", timeout=TIMEOUT, json={
+        "consent": True, "consent_version": consent.json()["consent_version"]})
+    made.raise_for_status()
+    case_id, token = made.json()["case_id"], made.json()["case_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    for side, data in (("front", front), ("back", back)):
+        http.post(f"{base}/cases/{case_id}/documents/{side}", data=data, timeout=TIMEOUT,
+                  headers={**auth, "Content-Type": "image/jpeg"}).raise_for_status()
+    challenge = http.post(f"{base}/cases/{case_id}/challenge", timeout=TIMEOUT, headers=auth)
+    challenge.raise_for_status()
+    now = int(time.time() * 1000)
+    files = [("frames", (f"frame{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
+    http.post(f"{base}/cases/{case_id}/selfie", files=files, timeout=TIMEOUT, headers=auth,
+              data={"nonce": challenge.json()["nonce"],
+                    "timestamps_ms": [str(now + 400 * i) for i in range(len(frames))]},
+              ).raise_for_status()
+    http.post(f"{base}/cases/{case_id}/submit", timeout=TIMEOUT, headers=auth).raise_for_status()
+    return case_id, token
+
+
+def case_status(http: requests.Session, issuer: str, case_id: str, token: str) -> dict:
+    """The case's status JSON as the citizen's app sees it."""
+    response = http.get(f"{issuer.rstrip('/')}{API}/cases/{case_id}", timeout=TIMEOUT,
+                        headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    return response.json()
+
+
 def submit_demo_case(issuer: str, *, citizen=None, index: int = 3, wait: float = 180.0) -> dict:
     """Send the demo onboarding of `citizen` (default: the `index`-th demo citizen) through
     `issuer`'s API; returns the final status JSON with the case id."""
@@ -78,31 +114,11 @@ def submit_demo_case(issuer: str, *, citizen=None, index: int = 3, wait: float =
     citizen = citizen or _citizen(index)
     front, back, _truth = make_card(previous_card(citizen), seed=index)
     http = requests.Session()
-    base = issuer.rstrip("/") + API
-    consent = http.get(base + "/consent", timeout=TIMEOUT)
-    consent.raise_for_status()
-    made = http.post(base + "/cases", timeout=TIMEOUT, json={
-        "consent": True, "consent_version": consent.json()["consent_version"]})
-    made.raise_for_status()
-    case_id, token = made.json()["case_id"], made.json()["case_token"]
-    http.headers["Authorization"] = f"Bearer {token}"
-    for side, data in (("front", front), ("back", back)):
-        http.post(f"{base}/cases/{case_id}/documents/{side}", data=data, timeout=TIMEOUT,
-                  headers={"Content-Type": "image/jpeg"}).raise_for_status()
-    challenge = http.post(f"{base}/cases/{case_id}/challenge", timeout=TIMEOUT)
-    challenge.raise_for_status()
-    frames = _frames(citizen, front)
-    now = int(time.time() * 1000)
-    files = [("frames", (f"frame{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
-    http.post(f"{base}/cases/{case_id}/selfie", files=files, timeout=TIMEOUT,
-              data={"nonce": challenge.json()["nonce"],
-                    "timestamps_ms": [str(now + 400 * i) for i in range(len(frames))]},
-              ).raise_for_status()
-    http.post(f"{base}/cases/{case_id}/submit", timeout=TIMEOUT).raise_for_status()
+    case_id, token = send_onboarding(http, issuer, front, back, selfie_frames(citizen, front))
     deadline = time.monotonic() + wait
     status = {}
     while time.monotonic() < deadline:
-        status = http.get(f"{base}/cases/{case_id}", timeout=TIMEOUT).json()
+        status = case_status(http, issuer, case_id, token)
         if status.get("state") in ("needs_review", "approved", "rejected"):
             break
         time.sleep(1.0)
