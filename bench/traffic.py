@@ -72,6 +72,8 @@ class Target:
     client_secret: str
     citizens: list[str]            # national ID numbers of load-test accounts (PASSWORD)
     cards: list[tuple[str, bytes, bytes, list[bytes]]]  # (national_id, front, back, frames)
+    # Onboardings cycle through the cards: once every card has been sent, the next ones are
+    # repeat attempts of citizens already enrolled (rejected `already_enrolled`).
     redirect_uri: str = REDIRECT_URI
     password: str = PASSWORD
 
@@ -173,17 +175,46 @@ def seed_citizens(count: int, password: str = PASSWORD) -> int:
     return made
 
 
-def render_cards(count: int) -> list[tuple[str, bytes, bytes, list[bytes]]]:
-    """Synthetic card photos (front, back) and selfie frames of register citizens who are alive
-    and hold a valid card: what a citizen's phone sends."""
-    from ekyc.demo_cards import demo_citizens
+def fresh_card_holders(count: int) -> list[str]:
+    """ID numbers of register citizens who are alive, hold a card that has not expired and have
+    neither an account nor a case in progress (in the current app's database): onboardings of
+    new citizens, which run the whole pipeline."""
+    import datetime as dt
+
+    from ekyc.models import Case
+    from idp import crypto
+    from idp.extensions import db
+    from idp.models import Account
+    from register import seed
+
+    today = dt.date.today()
+    out = []
+    for citizen in seed.synthetic_citizens()[1:]:
+        if citizen.status != "alive" or (citizen.card_expiry_date or today) < today:
+            continue
+        digest = crypto.keyed_hash("pid", citizen.national_id)
+        if db.session.scalar(db.select(Account.id).filter_by(pid_hash=digest)) is not None:
+            continue
+        if db.session.scalar(db.select(Case.id).filter_by(pid_hash=digest)) is not None:
+            continue
+        out.append(citizen.national_id)
+        if len(out) >= count:
+            break
+    return out
+
+
+def render_cards(national_ids: list[str]) -> list[tuple[str, bytes, bytes, list[bytes]]]:
+    """Synthetic card photos (front, back) and selfie frames of these register citizens: what a
+    citizen's phone sends."""
     from ekyc.document.synth import make_card
     from ekyc.review.demo import selfie_frames
+    from register import seed
 
+    people = {c.national_id: c for c in seed.synthetic_citizens()}
     cards = []
-    for n, citizen in enumerate(demo_citizens(count)):
-        front, back, _truth = make_card(citizen, seed=1000 + n)
-        cards.append((citizen.national_id, front, back, selfie_frames(citizen, front)))
+    for n, pid in enumerate(national_ids):
+        front, back, _truth = make_card(people[pid], seed=1000 + n)
+        cards.append((pid, front, back, selfie_frames(people[pid], front)))
     return cards
 
 
@@ -202,9 +233,14 @@ def setup_target(issuer: str, *, env: dict | None = None, citizens: int = 100,
     if citizens:
         _run([str(venv / "python"), "-m", "bench.traffic", "seed-citizens", "--count",
               str(citizens)], env, "seed-citizens")
+    holders = []
+    if cards:
+        out = _run([str(venv / "python"), "-m", "bench.traffic", "card-holders", "--count",
+                    str(cards)], env, "card-holders")
+        holders = json.loads(out.strip().splitlines()[-1])
     return Target(issuer=issuer.rstrip("/"), client_id=client["client_id"],
                   client_secret=client["client_secret"], citizens=load_citizen_ids(citizens),
-                  cards=render_cards(cards) if cards else [])
+                  cards=render_cards(holders))
 
 
 # --------------------------------------------------------------------------- one citizen
@@ -502,14 +538,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     seed_cmd = sub.add_parser("seed-citizens", help="create the load-test accounts")
     seed_cmd.add_argument("--count", type=int, default=200)
+    holders_cmd = sub.add_parser("card-holders", help="register citizens new to the IdP (JSON)")
+    holders_cmd.add_argument("--count", type=int, default=20)
     args = parser.parse_args(argv)
-    if args.command == "seed-citizens":
-        sys.path.insert(0, str(ROOT))
-        from wsgi import app
+    sys.path.insert(0, str(ROOT))
+    from wsgi import app
 
-        with app.app_context():
+    with app.app_context():
+        if args.command == "seed-citizens":
             made = seed_citizens(max(1, min(args.count, 100_000)))
-        print(f"load-test citizens: {made} created, {args.count} wanted")
+            print(f"load-test citizens: {made} created, {args.count} wanted")
+        else:
+            print(json.dumps(fresh_card_holders(max(1, min(args.count, 5_000)))))
     return 0
 
 
