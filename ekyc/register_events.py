@@ -115,7 +115,7 @@ def _header(token: str) -> dict:
     part = token.split(".")[0]
     try:
         header = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise SetRejected("invalid_request", "the JWS header is malformed") from exc
     if not isinstance(header, dict):
         raise SetRejected("invalid_request", "the JWS header is malformed")
@@ -174,7 +174,7 @@ def verify_set(token: str, now: float | None = None) -> dict:
         raise SetRejected("invalid_key", "the signing key is not one of the register's")
     try:
         claims = jwt.decode(token, key, algorithms=[header["alg"]]).claims
-    except (JoseError, ValueError, TypeError) as exc:
+    except (JoseError, ValueError, TypeError, RecursionError) as exc:
         raise SetRejected("authentication_failed", "the signature does not verify") from exc
     for _name, check, err, description in CLAIM_CHECKS:
         if not check(claims, conf, now):

@@ -31,7 +31,7 @@ def _b64decode(part: str) -> bytes:
 def _header(token: str) -> dict:
     try:
         header = json.loads(_b64decode(token.split(".")[0]))
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, RecursionError) as exc:
         raise AuthorizationError("invalid_request_object", "request object is malformed") \
             from exc
     if not isinstance(header, dict):
@@ -51,7 +51,7 @@ def decode_request_object(token: str, client: Client, issuer: str, leeway: int) 
                                      "unsigned request objects are not allowed for this client")
         try:
             claims = json.loads(_b64decode(token.split(".")[1]))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise AuthorizationError("invalid_request_object", "request object is malformed") \
                 from exc
     else:
@@ -60,7 +60,7 @@ def decode_request_object(token: str, client: Client, issuer: str, leeway: int) 
                                      "request object algorithm not allowed")
         try:
             decoded = jwt.decode(token, client_keyset(client), algorithms=[alg])
-        except (JoseError, FetchError, ValueError, TypeError, KeyError) as exc:
+        except (JoseError, FetchError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise AuthorizationError("invalid_request_object",
                                      "request object signature is invalid") from exc
         claims = decoded.claims
