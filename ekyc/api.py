@@ -74,14 +74,8 @@ class ApiError(Exception):
 def creation_allowed() -> int:
     """0 when this client IP may open another case now, else the seconds until it may."""
     conf = current_app.config
-    limit, window = conf["EKYC_CASES_PER_IP"], conf["EKYC_CASES_WINDOW"]
-    kv, key = store.kv(), f"ekyc-cases-ip:{request.remote_addr}"
-    count = kv.incr(key)
-    if count == 1 or kv.ttl(key) < 0:
-        kv.expire(key, window)
-    if count > limit:
-        return max(1, int(kv.ttl(key)))
-    return 0
+    return store.fixed_window(f"ekyc-cases-ip:{request.remote_addr}",
+                              conf["EKYC_CASES_PER_IP"], conf["EKYC_CASES_WINDOW"])
 
 
 def body_limit(kind: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request, session
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors, observability, security, sessions, settings, store
 from .extensions import babel, csrf, db, migrate
@@ -106,4 +107,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     cli.register(app)
     ekyc.init_app(app)  # onboarding: pages, API, register events, `flask ekyc` commands
+    hops = conf["TRUSTED_PROXY_HOPS"]
+    if hops:  # remote_addr (throttles, audit) and scheme from the proxies we run, never more
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
     return app

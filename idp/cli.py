@@ -1,4 +1,4 @@
-"""Operator commands: `flask seed`, `flask keys rotate|prune|list`, `flask clients create`,
+"""Operator commands: `flask seed`, `flask keys ensure|rotate|prune|list`, `flask clients create`,
 `flask ops create-staff`."""
 
 from __future__ import annotations
@@ -100,6 +100,22 @@ def register(app) -> None:
     @app.cli.group("keys")
     def keys_group():
         """Signing keys."""
+
+    @keys_group.command("ensure")
+    def ensure_command():
+        """Create the first signing keys if there are none; otherwise change nothing."""
+        from .models import SigningKey
+
+        def active() -> set[str]:
+            return set(db.session.scalars(db.select(SigningKey.kid).filter_by(retired_at=None)))
+
+        before = active()
+        keys.ensure_keys()
+        created = sorted(active() - before)
+        for kid in created:
+            click.echo(f"new key {kid}")
+        if not created:
+            click.echo(f"signing keys present ({len(before)} active): nothing to do")
 
     @keys_group.command("rotate")
     def rotate_command():

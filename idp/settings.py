@@ -54,6 +54,10 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     ("LOGIN_LOCKOUT_SECONDS", 15 * 60, _INT, "how long a temporary lockout lasts"),
     ("LOGIN_IP_MAX_FAILURES", 30, _INT, "failed logins per IP per window before throttling"),
     ("LOGIN_IP_WINDOW", 15 * 60, _INT, "window for the per-IP failure counter, in seconds"),
+    ("REGISTRATION_PER_IP", 20, _INT, "dynamic client registrations one IP may make per window"),
+    ("REGISTRATION_WINDOW", 3600, _INT, "seconds of the per-IP client registration window"),
+    ("TRUSTED_PROXY_HOPS", 0, _INT,
+     "reverse proxies in front whose X-Forwarded-For/-Proto we believe; 0 = none (direct)"),
     ("FETCH_TIMEOUT", 5, _INT, "seconds for any outbound fetch (connect + read)"),
     ("FETCH_MAX_BYTES", 256 * 1024, _INT, "largest outbound response body we read"),
     ("MAX_CONTENT_LENGTH", 1024 * 1024, _INT, "largest request body accepted, in bytes"),
@@ -201,6 +205,11 @@ def validate(conf: dict) -> None:
             raise ConfigError(f"{name} must be positive")
     if conf["AUTH_CODE_TTL"] > 600:
         raise ConfigError("AUTH_CODE_TTL above 600 s defeats single use (RFC 6749 4.1.2)")
+    if conf["TRUSTED_PROXY_HOPS"] < 0:
+        raise ConfigError("TRUSTED_PROXY_HOPS must be 0 (no proxy) or the number of proxies")
+    for name in ("REGISTRATION_PER_IP", "REGISTRATION_WINDOW"):
+        if conf[name] <= 0:
+            raise ConfigError(f"{name} must be positive")
     if conf["BABEL_DEFAULT_LOCALE"] not in SUPPORTED_LOCALES:
         raise ConfigError(f"BABEL_DEFAULT_LOCALE must be one of {SUPPORTED_LOCALES}")
     _validate_ekyc(conf, production)

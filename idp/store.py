@@ -47,3 +47,15 @@ def take_json(key: str) -> dict | None:
 def once(key: str, ttl: int, value: str = "1") -> bool:
     """True the first time a key is claimed within `ttl` (Redis SET NX): replay caches."""
     return bool(kv().set(key, value, ex=max(int(ttl), 1), nx=True))
+
+
+def fixed_window(key: str, limit: int, window: int) -> int:
+    """Count one attempt under `key` in a fixed window of `window` seconds; 0 while at most
+    `limit` attempts were made in it, else the seconds until the window ends."""
+    store = kv()
+    count = store.incr(key)
+    if count == 1 or store.ttl(key) < 0:  # a key left without TTL must not block for ever
+        store.expire(key, window)
+    if count > limit:
+        return max(1, int(store.ttl(key)))
+    return 0

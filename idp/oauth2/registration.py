@@ -2,14 +2,15 @@
 
 Open in development; in production a registration needs the initial access token. Each
 registered client receives a registration access token for reading, updating and deleting
-its own registration at `registration_client_uri`.
+its own registration at `registration_client_uri`. Registrations are limited per client IP
+(REGISTRATION_PER_IP per REGISTRATION_WINDOW, fixed window in Redis): 429 with Retry-After.
 """
 
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
 
-from .. import audit
+from .. import audit, store
 from ..client_mixin import hash_secret
 from ..clients import (
     ClientMetadataError,
@@ -70,8 +71,21 @@ def _validated(data: dict) -> dict:
     return meta
 
 
+def _registration_wait() -> int:
+    """Count this attempt for the client IP; 0 when it may register, else seconds to wait."""
+    conf = current_app.config
+    return store.fixed_window(f"register-ip:{request.remote_addr}",
+                              conf["REGISTRATION_PER_IP"], conf["REGISTRATION_WINDOW"])
+
+
 def register_endpoint():
     conf = current_app.config
+    wait = _registration_wait()  # every attempt counts, also initial access token guesses
+    if wait:
+        response = _error("rate_limited", "too many registrations from this address; "
+                          "retry after the time in Retry-After", 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     if not conf["REGISTRATION_OPEN"]:
         expected = conf["REGISTRATION_INITIAL_ACCESS_TOKEN"]
         if not expected or not equal(_bearer(), expected):

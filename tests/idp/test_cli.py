@@ -35,3 +35,41 @@ def test_seed_is_idempotent(app):
 def test_keys_list_shows_both_algorithms(app):
     output = app.test_cli_runner().invoke(args=["keys", "list"]).output
     assert " RS256" in output and " ES256" in output
+
+
+def _active_kids(app) -> set[str]:
+    from idp.models import SigningKey
+
+    with app.app_context():
+        kids = set(db.session.scalars(db.select(SigningKey.kid).filter_by(retired_at=None)))
+        db.session.remove()
+    return kids
+
+
+def test_keys_ensure_creates_the_first_keys_once_then_changes_nothing(app):
+    """compose.yaml's migrate job runs it on every start: keys on the first, no rotation after."""
+    from idp import keys
+    from idp.models import SigningKey
+
+    with app.app_context():
+        db.session.execute(db.delete(SigningKey))
+        db.session.commit()
+        keys.invalidate()
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["keys", "ensure"])
+    assert first.exit_code == 0, first.output
+    created = _active_kids(app)
+    assert {kid.split("-")[0] for kid in created} == {"rs256", "es256"}
+    assert sorted(first.output.split()) == sorted(["new", "key"] * 2 + list(created))
+    again = runner.invoke(args=["keys", "ensure"])
+    assert again.exit_code == 0 and "nothing to do" in again.output
+    assert _active_kids(app) == created
+    listed = runner.invoke(args=["keys", "list"]).output
+    assert all(kid in listed for kid in created)
+
+
+def test_keys_ensure_keeps_existing_keys(app):
+    before = _active_kids(app)
+    result = app.test_cli_runner().invoke(args=["keys", "ensure"])
+    assert result.exit_code == 0 and "nothing to do" in result.output
+    assert "new key" not in result.output and _active_kids(app) == before

@@ -67,7 +67,9 @@ AUTHZ_ERRORS = {"invalid_request", "unauthorized_client", "access_denied",
 BEARER_ERRORS = {"invalid_request", "invalid_token", "insufficient_scope"}  # RFC 6750 3.1
 REGISTRATION_ERRORS = {"invalid_redirect_uri", "invalid_client_metadata",
                        "invalid_software_statement", "unapproved_software_statement",
-                       "invalid_request"} | BEARER_ERRORS  # RFC 7591 3.2.2, RFC 7592 2
+                       "invalid_request",
+                       "rate_limited",  # RFC 6585 4: the per-IP limit (oauth2/registration.py)
+                       } | BEARER_ERRORS  # RFC 7591 3.2.2, RFC 7592 2
 REGISTRY = {
     "/token": TOKEN_ERRORS,
     "/par": TOKEN_ERRORS | AUTHZ_ERRORS,  # RFC 9126 2.3
@@ -142,7 +144,8 @@ class Target:
 
 @pytest.fixture
 def target(make_app):
-    app = make_app(WTF_CSRF_ENABLED=False, LOGIN_IP_MAX_FAILURES=8)
+    app = make_app(WTF_CSRF_ENABLED=False, LOGIN_IP_MAX_FAILURES=8,
+                   REGISTRATION_PER_IP=100_000)
     return Target(app)
 
 
