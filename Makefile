@@ -121,6 +121,10 @@ lint: ## ruff
 bench: install ## IdP versus node oidc-provider (see bench/README.md)
 	$(RUN) python bench/run.py
 
+.PHONY: national-day
+national-day: ## load run against a running `make stack`: cost per operation, 10-min mixed profile, capacity model (bench/README.md)
+	$(RUN) python bench/national_day.py
+
 .PHONY: messages
 messages: ## extract UI strings and update the catalogues
 	$(RUN) pybabel extract -F babel.cfg -k _l -o idp/translations/messages.pot idp ekyc

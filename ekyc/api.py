@@ -43,6 +43,7 @@ DOCUMENT_BODY_FACTOR, SELFIE_BODY_FACTOR = 2, 4
 API_ERRORS = {
     "invalid_request": 400, "invalid_token": 401, "not_found": 404, "consent_outdated": 409,
     "request_too_large": 413, "unsupported_media_type": 415, "rate_limited": 429,
+    "temporarily_unavailable": 503,  # Redis or the database unreachable (idp/errors.py)
 }
 # Every `error` this API answers (the fuzz registry and the OpenAPI enum use it).
 ERROR_CODES = tuple(sorted(set(API_ERRORS) | set(service.MESSAGES) | set(uploads.MESSAGES)))
@@ -314,6 +315,7 @@ _ERROR_TEXT = {
     "consent text changed, challenge used)", 410: "The case or the challenge expired",
     413: "Body or image too large, or too many pixels", 415: "Not a JPEG, PNG or WebP image, or "
     "the wrong request content type", 429: "Too many new cases from this IP address",
+    503: "Redis or the database is unavailable for a moment; retry after Retry-After seconds",
 }
 
 
@@ -326,10 +328,14 @@ def _operation(op_id: str, summary: str, ok: dict, errors: tuple[int, ...], *,
         if status == 401:
             response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"},
                                                         "description": "Bearer challenge"}}
-        if status == 429:
+        if status in (429, 503):
             response["headers"] = {"Retry-After": {"schema": {"type": "string"},
                                                    "description": "seconds to wait"}}
         responses[str(status)] = response
+    responses["503"] = {"description": _ERROR_TEXT[503],  # any operation, in an outage
+                        "content": {"application/json": {"schema": _ref("Error")}},
+                        "headers": {"Retry-After": {"schema": {"type": "string"},
+                                                    "description": "seconds to wait"}}}
     operation = {"operationId": op_id, "summary": summary,
                  "parameters": [{"$ref": "#/components/parameters/" + p}
                                 for p in (*params, "ui_locales", "AcceptLanguage")],

@@ -185,7 +185,9 @@ def work(app, burst: bool = False) -> None:
         with app.app_context():
             queues = [Queue(app.config["EKYC_QUEUE"], connection=connection),
                       Queue(jobs.QUEUE, connection=connection)]
-            worker = SimpleWorker(queues, connection=connection)
+            # maintenance every minute: among others it restarts the scheduler, which dies
+            # when Redis restarts (RQ's default is every 10 minutes)
+            worker = SimpleWorker(queues, connection=connection, maintenance_interval=60)
             worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     finally:
         stop_sweeper(app)

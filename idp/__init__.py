@@ -97,9 +97,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        db.session.execute(db.text("SELECT 1"))
-        store.kv().ping()
-        return {"status": "ok"}
+        return {"status": "ok"}  # liveness: the process serves; the backends are /readyz
 
     import ekyc
 
