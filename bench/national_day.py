@@ -170,6 +170,13 @@ class Meter:
         return {k: round(v, 2) for k, v in out.items()}
 
 
+def _busy_cpu() -> float:
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK
+
+
 def _self_cpu() -> float:
     t = os.times()
     return t.user + t.system
@@ -293,13 +300,14 @@ def cost_phase(target, env: dict, args) -> dict:
         gen._slots = threading.BoundedSemaphore(gen.workers)
         seconds = args.cost_seconds
         meter, pg0, me0, mem0 = Meter(env), pg_counters(env), _self_cpu(), redis_memory(env)
+        busy0 = _busy_cpu()
         report = gen.closed(op, seconds if op != "onboarding" else 600,
                             max_ops=len(target.cards) if op == "onboarding" else None)
         decided_in = None
         if op == "onboarding":
             decided_in = wait_cases(env, [c for c, _ in report.cases], 600)
         meter.sample()
-        pg1, cpu = pg_counters(env), meter.cpu()
+        pg1, cpu, busy = pg_counters(env), meter.cpu(), _busy_cpu() - busy0
         done = [e for e in report.events if e.ok and e.op == op]
         n = max(1, len(done))
         wall = report.stopped - report.started
@@ -314,6 +322,8 @@ def cost_phase(target, env: dict, args) -> dict:
                "wal_bytes_per_op": round((pg1["wal_bytes"] - pg0["wal_bytes"]) / n),
                "audit_rows_per_op": round((pg1["audit_rows"] - pg0["audit_rows"]) / n, 2),
                "redis_bytes_per_op": round((redis_memory(env) - mem0) / n),
+               "other_cores": round(max(0.0, busy - sum(cpu.values()) - (_self_cpu() - me0))
+                                    / wall, 2),
                "sample_errors": [e.error for e in report.events if not e.ok][:3]}
         idp_ms = row["cpu_ms_per_op"].get("idp")
         row["per_core_per_s"] = round(1000 / idp_ms, 1) if idp_ms else None
@@ -331,7 +341,7 @@ def cost_phase(target, env: dict, args) -> dict:
 def run_phase(target, env: dict, args) -> dict:
     rates = {op: r * args.scale for op, r in RATES.items()}
     gen = Traffic(target, rates=rates, workers=args.workers).start()
-    meter, pg0, me0 = Meter(env), pg_counters(env), _self_cpu()
+    meter, pg0, me0, busy0 = Meter(env), pg_counters(env), _self_cpu(), _busy_cpu()
     series = []
     start = time.monotonic()
     while time.monotonic() - start < args.duration:
@@ -345,7 +355,7 @@ def run_phase(target, env: dict, args) -> dict:
               f"pss={json.dumps(rss)}", flush=True)
     report = gen.stop()
     meter.sample()
-    cpu, pg1, me1 = meter.cpu(), pg_counters(env), _self_cpu()
+    cpu, pg1, me1, busy1 = meter.cpu(), pg_counters(env), _self_cpu(), _busy_cpu()
     ids = [c for c, _ in report.cases]
     decided_in = wait_cases(env, ids, args.decide_timeout)
     wall = report.stopped - report.started
@@ -356,6 +366,9 @@ def run_phase(target, env: dict, args) -> dict:
             "memory": memory_trend(series), "series": series,
             "cpu_seconds": cpu, "cpu_cores": {k: round(v / wall, 2) for k, v in cpu.items()},
             "loadgen_cores": round((me1 - me0) / wall, 2),
+            # busy minus the stack and this generator: other people's jobs on the machine
+            "other_cores": round(max(0.0, (busy1 - busy0) - sum(cpu.values()) - (me1 - me0))
+                                 / wall, 2),
             "pg": {k: pg1[k] - pg0[k] for k in pg0},
             "cases": {"submitted": len(ids), "states": case_states(env, ids),
                       "not_decided": cases_left(env, ids),
@@ -504,7 +517,8 @@ def markdown(data: dict) -> str:
                          f"{m['slope_mib_per_min_2nd_half']} | "
                          f"{run['cpu_cores'].get(name, 0)} |")
         cases = run["cases"]
-        lines += ["", (f"Load generator: {run['loadgen_cores']} cores. Onboardings submitted: "
+        lines += ["", (f"Load generator: {run['loadgen_cores']} cores; other jobs on the "
+                       f"machine: {run['other_cores']} cores. Onboardings submitted: "
                   f"{cases['submitted']}, states {cases['states']}, not decided "
                   f"{cases['not_decided']} ({cases['all_decided_s_after_end']} s after the "
                   f"end). PostgreSQL during the run: {run['pg']}."), ""]
