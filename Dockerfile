@@ -53,4 +53,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"]
 # gunicorn reads WEB_CONCURRENCY for the number of worker processes (about one per core).
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--threads", "8", "--timeout", "60", "wsgi:app"]
+# --keep-alive 75: longer than the reverse proxy's upstream keep-alive (nginx: 60 s).
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--threads", "8", "--timeout", "60", "--keep-alive", "75", "wsgi:app"]

@@ -300,7 +300,7 @@ def cost_phase(target, env: dict, args) -> dict:
         gen._slots = threading.BoundedSemaphore(gen.workers)
         seconds = args.cost_seconds
         meter, pg0, me0, mem0 = Meter(env), pg_counters(env), _self_cpu(), redis_memory(env)
-        busy0 = _busy_cpu()
+        busy0, t0 = _busy_cpu(), time.monotonic()
         report = gen.closed(op, seconds if op != "onboarding" else 600,
                             max_ops=len(target.cards) if op == "onboarding" else None)
         decided_in = None
@@ -323,7 +323,7 @@ def cost_phase(target, env: dict, args) -> dict:
                "audit_rows_per_op": round((pg1["audit_rows"] - pg0["audit_rows"]) / n, 2),
                "redis_bytes_per_op": round((redis_memory(env) - mem0) / n),
                "other_cores": round(max(0.0, busy - sum(cpu.values()) - (_self_cpu() - me0))
-                                    / wall, 2),
+                                    / (time.monotonic() - t0), 2),
                "sample_errors": [e.error for e in report.events if not e.ok][:3]}
         idp_ms = row["cpu_ms_per_op"].get("idp")
         row["per_core_per_s"] = round(1000 / idp_ms, 1) if idp_ms else None

@@ -55,6 +55,10 @@ OPS = ("password_login", "sso_hop", "refresh", "userinfo", "onboarding")
 TIMEOUT = 30.0
 MAX_STEPS = 8
 ACCESS_TOKEN_REUSE = 300.0  # seconds an access token is used for userinfo (it lives 600 s)
+# The generator plays the reverse proxy in front of the IdP: like nginx's upstream keep-alive
+# (60 s) it drops a connection idle for this long, before gunicorn's --keep-alive (75 s in
+# scripts/stack.sh) would close it from the server side while a request is on its way.
+IDLE_CLOSE = 50.0
 
 
 class Unexpected(Exception):
@@ -291,6 +295,14 @@ class Citizen:
         self.token_time = 0.0
         self.refresh_token: str | None = None
         self.signed_in = False
+        self.last_used = time.monotonic()
+
+    def fresh_connections(self) -> None:
+        """Drop pooled connections idle for IDLE_CLOSE (the cookies stay)."""
+        now = time.monotonic()
+        if now - self.last_used > IDLE_CLOSE:
+            self.http.close()
+        self.last_used = now
 
 
 class _Ops:
@@ -454,10 +466,10 @@ class Traffic:
                 with self._lock:
                     card = self.target.cards[self._card_turn % len(self.target.cards)]
                     self._card_turn += 1
-                http = requests.Session()
-                http.headers["X-Forwarded-For"] = (
-                    f"10.200.{self.random.randrange(256)}.{self.random.randrange(1, 255)}")
-                status, case_id = self.ops.onboarding(http, card)
+                with requests.Session() as http:
+                    http.headers["X-Forwarded-For"] = (
+                        f"10.200.{self.random.randrange(256)}.{self.random.randrange(1, 255)}")
+                    status, case_id = self.ops.onboarding(http, card)
                 with self._lock:
                     self._cases.append((case_id, card[0]))
             else:
@@ -467,6 +479,7 @@ class Traffic:
                     op, citizen = "password_login", self._take("password_login")
                 if citizen is None:
                     raise Unexpected("no idle virtual citizen (raise --citizens)", None)
+                citizen.fresh_connections()
                 status = getattr(self.ops, op)(citizen)
             self._record(Event(start, op, True, status, time.monotonic() - start, None, lag))
         except Unexpected as exc:

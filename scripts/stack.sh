@@ -137,8 +137,11 @@ gunicorn_start() {
   rm -f "$RUN/$name.ctl"  # a socket left behind by a master that was killed
   # The apps log one JSON line per request themselves: no gunicorn access log. One control
   # socket per master (gunicorn >= 24 defaults every master to the same ~/.gunicorn/gunicorn.ctl).
+  # --keep-alive 75: idle connections outlive the reverse proxy's upstream keep-alive (nginx
+  # 60 s), so the proxy, not gunicorn, closes them; a server that closes first races the
+  # proxy's next request on that connection (a reset the client cannot safely retry).
   "$VENV/gunicorn" --bind "$HOST:$port" --workers "$workers" --threads 8 --timeout 60 \
-    --pid "$RUN/$name.pid" --control-socket "$RUN/$name.ctl" \
+    --keep-alive 75 --pid "$RUN/$name.pid" --control-socket "$RUN/$name.ctl" \
     "$app" >>"$LOGS/$name.log" 2>&1 &
 }
 register_start() { gunicorn_start register "$REGISTER_PORT" 1 'register.app:create_app()'; }
