@@ -31,7 +31,7 @@ from __future__ import annotations
 import pytest
 
 from idp import store
-from tests.helpers import CITIZEN_PASSWORD, login, register_client
+from tests.helpers import CITIZEN_PASSWORD, login
 from tests.idp.accounts.test_login import _account_id
 from tests.idp.accounts.test_totp import WRONG_CODE, _enrol, _next_code, _otp, _sign_out
 
@@ -114,18 +114,9 @@ def test_a_code_lockout_ends_and_the_right_code_then_works(totp_app):
 # -- TOTP codes at /login/step-up ----------------------------------------------------------------
 
 def test_a_step_up_lockout_ends_and_the_right_code_then_works(make_app):
-    from tests.idp.test_step_up import LOA1_MFA, _authorize, _give_totp, _sign_in, _submit
+    from tests.idp.test_step_up import _submit, throttled_step_up
 
-    app = make_app(LOGIN_MAX_FAILURES=2)
-    client = app.test_client()
-    rp = register_client(app)
-    _sign_in(client)
-    totp = _give_totp(app)
-    page, _sent, _verifier = _authorize(client, rp, acr_values=LOA1_MFA)
-    wrong = f"{(int(totp.now()) + 1) % 1_000_000:06d}"
-    for _ in range(2):
-        assert _submit(client, "/login/step-up", page, code=wrong).status_code == 401
-    assert _submit(client, "/login/step-up", page, code=totp.now()).status_code == 429
+    app, client, page, totp = throttled_step_up(make_app)
     _expire(app, f"lock:{_account_id(app)}", app.config["LOGIN_LOCKOUT_SECONDS"])
     response = _submit(client, "/login/step-up", page, code=totp.now())
     assert response.status_code in (302, 303), response.text[:300]

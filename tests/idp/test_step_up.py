@@ -189,7 +189,9 @@ def test_wrong_code_shows_an_error_and_issues_nothing(app, client):
     assert _callback(response, rp)["error"] == "interaction_required"
 
 
-def test_code_guessing_is_throttled(make_app):
+def throttled_step_up(make_app):
+    """Two wrong step-up codes with LOGIN_MAX_FAILURES=2, then the right one is refused (429);
+    returns (app, client, step-up page, totp) for tests that go on from there."""
     app = make_app(LOGIN_MAX_FAILURES=2)
     client = app.test_client()
     rp = register_client(app)
@@ -200,6 +202,11 @@ def test_code_guessing_is_throttled(make_app):
     for _ in range(2):
         assert _submit(client, "/login/step-up", page, code=wrong).status_code == 401
     assert _submit(client, "/login/step-up", page, code=totp.now()).status_code == 429
+    return app, client, page, totp
+
+
+def test_code_guessing_is_throttled(make_app):
+    throttled_step_up(make_app)
 
 
 def test_forms_need_the_csrf_token(app, client):

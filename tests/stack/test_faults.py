@@ -243,18 +243,12 @@ def test_kill_ekyc_worker_while_it_processes_a_case(stack, load, fault_report):
         assert entry["cases_settle_s"] <= SETTLE_BOUND
 
 
-def test_restart_redis(stack, load, fault_report):
+@pytest.mark.parametrize(("drill", "name"), [("restart-redis", "restart Redis (2 s down)"),
+                                             ("restart-postgres", "restart PostgreSQL (2 s down)")])
+def test_restart_a_backend(stack, load, fault_report, drill, name):
     t_fault, before, flying = _before(load)
-    stack.fault("restart-redis", "2")
-    load.measure("restart Redis (2 s down)", t_fault, before, flying, fault_report)
-    ready = requests.get(stack.issuer + "/readyz", timeout=10)
-    assert ready.status_code == 200, ready.text
-
-
-def test_restart_postgres(stack, load, fault_report):
-    t_fault, before, flying = _before(load)
-    stack.fault("restart-postgres", "2")
-    load.measure("restart PostgreSQL (2 s down)", t_fault, before, flying, fault_report)
+    stack.fault(drill, "2")
+    load.measure(name, t_fault, before, flying, fault_report)
     ready = requests.get(stack.issuer + "/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
 
