@@ -10,9 +10,14 @@ Detection is dlib's HOG detector run on a copy scaled down so its longer side is
 `DETECT_SIDE` (a selfie face fills a good part of the frame, and HOG's cost grows with the
 pixel count: ~9 ms at 320 px against ~140 ms at 640 px with upsampling), without upsampling
 first and with one upsampling only when that finds nothing. The 68 landmarks are then placed on
-the full-resolution image. `analyse(..., hint=box)` looks again around a box found in the
-previous frame of a burst when the whole image shows no face (a face too small for the scaled
-copy).
+the full-resolution image. `analyse(..., hint=box)` (the face of the previous frame of a burst)
+follows that face: with several faces in the frame it keeps the one where the previous face was
+(a bystander at the edge of the picture does not take over), and when the whole image shows no
+face it looks again around the box, first at that region's own resolution (a face too small for
+the scaled copy), then on the scaled copy with a lowered detector threshold, keeping only a
+detection that overlaps the previous face (`TRACK_THRESHOLD`, `TRACK_IOU`): dlib's frontal
+detector scores a head turned 20-30 degrees, as the liveness challenge asks, below its
+threshold, and a face that was just there and still scores near it has not gone.
 
 Landmark indices (iBUG 300-W, 0-based): jaw 0-16, nose tip 30, chin 8, right eye 36-41 (the
 subject's right, on the image's left), left eye 42-47, mouth corners 48 and 54.
@@ -30,6 +35,11 @@ import numpy as np
 from ekyc.face.matcher import _face_recognition, _resize, load_rgb
 
 DETECT_SIDE = 320
+# Following a burst's face (see above): a detection scoring at least TRACK_THRESHOLD (dlib's
+# own threshold is 0; a frontal face scores 0.2-1.2, a turned one -0.8-0) whose box overlaps
+# the previous frame's face by an intersection over union of TRACK_IOU or more.
+TRACK_THRESHOLD = -0.8
+TRACK_IOU = 0.4
 
 _MODELS: dict = {}
 _LOCK = threading.Lock()
@@ -78,6 +88,28 @@ def _detect(rgb: np.ndarray, detect_side: int) -> tuple[list, float]:
     return rects, scale
 
 
+def _iou(a, box: tuple[int, int, int, int]) -> float:
+    """Intersection over union of a dlib rectangle and an (x, y, w, h) box."""
+    x, y, w, h = box
+    ix = max(0, min(a.right(), x + w) - max(a.left(), x))
+    iy = max(0, min(a.bottom(), y + h) - max(a.top(), y))
+    inter = ix * iy
+    union = a.width() * a.height() + w * h - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _track(rgb: np.ndarray, hint: tuple[int, int, int, int], detect_side: int) -> list:
+    """Detections on the scaled copy scoring at least `TRACK_THRESHOLD` that overlap `hint` by
+    `TRACK_IOU` or more, best first, in input pixels."""
+    m = models()
+    h, w = rgb.shape[:2]
+    scale = min(1.0, detect_side / max(h, w))
+    work = _resize(rgb, scale) if scale != 1.0 else rgb
+    rects, scores, _ = m["detector"].run(work, 0, TRACK_THRESHOLD)
+    found = [(s, _to_input(r, scale)) for r, s in zip(rects, scores, strict=True)]
+    return [r for s, r in sorted(found, key=lambda p: -p[0]) if _iou(r, hint) >= TRACK_IOU]
+
+
 def _to_input(rect, scale: float, dx: int = 0, dy: int = 0):
     dlib = models()["dlib"]
     return dlib.rectangle(round(rect.left() / scale) + dx, round(rect.top() / scale) + dy,
@@ -87,8 +119,10 @@ def _to_input(rect, scale: float, dx: int = 0, dy: int = 0):
 def analyse(image: bytes | np.ndarray, *, hint: tuple[int, int, int, int] | None = None,
             detect_side: int = DETECT_SIDE) -> FaceFrame | None:
     """The largest face of `image` with its 68 landmarks, or None. Raises `FaceImageError` for
-    an unusable image (see `load_rgb`). With `hint` (a box from the previous frame) the region
-    around it is searched at its own resolution when the whole image shows none."""
+    an unusable image (see `load_rgb`). With `hint` (the face's box in the previous frame of a
+    burst): of several faces the one overlapping it most, and when the whole image shows none,
+    the region around it searched at its own resolution, then a weaker detection overlapping
+    it (see the module's docstring)."""
     rgb = load_rgb(image)
     h, w = rgb.shape[:2]
     found, scale = _detect(rgb, detect_side)
@@ -104,9 +138,19 @@ def analyse(image: bytes | np.ndarray, *, hint: tuple[int, int, int, int] | None
             found, scale = _detect(np.ascontiguousarray(rgb[y0:y1, x0:x1]), detect_side)
             rects = [_to_input(r, scale, x0, y0) for r in found]
             faces = len(rects)
+    if not rects and hint is not None:
+        # a head turned further than dlib's frontal detector accepts: the best weaker
+        # detection where the face just was
+        rects = _track(rgb, hint, detect_side)[:1]
+        faces = len(rects)
     if not rects:
         return None
     rect = max(rects, key=lambda r: r.width() * r.height())
+    if hint is not None and len(rects) > 1:
+        # follow the burst's face rather than a larger one that came into the picture
+        near = max(rects, key=lambda r: _iou(r, hint))
+        if _iou(near, hint) > 0:
+            rect = near
     shape = models()["shape68"](rgb, rect)
     points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
     left, top = max(0, rect.left()), max(0, rect.top())
@@ -217,5 +261,5 @@ def analyse_burst(frames: list[bytes | np.ndarray], matcher) -> Burst:
     return Burst(faces, LazyEncodings(faces, matcher), errors)
 
 
-__all__ = ["DETECT_SIDE", "Burst", "FaceFrame", "LazyEncodings", "analyse", "analyse_burst",
-           "eye_aspect_ratio", "head_pose", "models"]
+__all__ = ["DETECT_SIDE", "TRACK_IOU", "TRACK_THRESHOLD", "Burst", "FaceFrame", "LazyEncodings",
+           "analyse", "analyse_burst", "eye_aspect_ratio", "head_pose", "models"]

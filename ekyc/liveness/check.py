@@ -24,7 +24,8 @@ What is checked, in order (the first failing check gives the reason):
    Runs of equal labels are events; the challenge's actions must appear as events in the
    challenge's order, and no head movement that was not asked for may appear (a burst answering
    another challenge, or reordered frames, fails). Blinks that were not asked for are allowed
-   (people blink). When the timestamps show capture.js's steps (a pause before each), every
+   (people blink); a head movement within a blink step after the face came back is not
+   (`moved_again`). When the timestamps show capture.js's steps (a pause before each), every
    action must also be seen within its own step, and a frame of a turn step read as looking
    up that also moved half-way towards the asked turn counts as that turn (`step_labels`).
 6. passive cues (`ekyc.liveness.passive`) on the first face: a high attack score sends to
@@ -71,6 +72,9 @@ BLINK_DROP = 0.035     # ... and at least this much below it, or a fifth of it f
 #                        cannot fake)
 BLINK_EYES = 0.85      # or the eye patches' likeness to the open eyes below this (measures.py;
 #                        generated bursts: open eyes ~2.5% below it, shut eyes ~97%)
+BLINK_EYES_STEP = 0.06  # in a blink step: the eye patches this far below the step's most open
+#                         eyes (which must look open, >= BLINK_EYES) also read as shut (small
+#                         eyes lose less of their patch when they shut; see step_labels)
 STATIC_MOTION = 0.04   # RMS landmark motion (interocular units) below which frames are a still
 SAME_FACE_FAIL = 0.6  # embedding distance to the first frames: clearly another person
 SAME_FACE_REVIEW = 0.5
@@ -170,7 +174,9 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
     A pose read during the look straight stays an unrequested movement: a flat picture's
     landmarks jump, and the look straight is where that shows.
     In a blink step, a frame facing the camera is also a blink against the step's own open-eye
-    EAR (the upper quartile of its frames facing the camera) when that is above the burst's."""
+    EAR (the upper quartile of its frames facing the camera) when that is above the burst's, or
+    when its eye patches are `BLINK_EYES_STEP` less like the first frames' open eyes than the
+    step's most open frame's are."""
     out = list(labels)
     for action, (lo, hi) in zip(actions, steps[1:], strict=True):
         if action == "blink":
@@ -181,8 +187,19 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
             open_ = [ms[i].ear for i in range(lo, hi) if out[i] in ("neutral", "blink")
                      and _eyes(ms[i], base) >= BLINK_EYES]
             ref = max(base["ear"], float(np.percentile(open_, 75))) if open_ else base["ear"]
+            # and against the step's own most open eyes: a small eye shut loses little of its
+            # patch (eyelid and lashes where a thin dark slit was), less than BLINK_EYES asks,
+            # but still clearly more than the frame-to-frame noise of open eyes (~0.01)
+            # (the step's most open frame, when its eyes look open, is the open reference of
+            # both: it stays open)
+            facing = [i for i in range(lo, hi) if out[i] in ("neutral", "blink")]
+            widest = max(facing, key=lambda i: _eyes(ms[i], base), default=None)
+            top = _eyes(ms[widest], base) if widest is not None else 0.0
+            if top < BLINK_EYES:
+                widest = None
             for i in range(lo, hi):
-                if out[i] == "neutral" and _shut(ms[i], base, ref):
+                if out[i] == "neutral" and i != widest and (_shut(ms[i], base, ref) or (
+                        widest is not None and _eyes(ms[i], base) < top - BLINK_EYES_STEP)):
                     out[i] = "blink"
             faces = [i for i in range(lo, hi) if out[i] is not None]
             if faces and all(out[i] == "blink" for i in faces):
@@ -212,6 +229,21 @@ def step_labels(labels: list[str | None], ms: list[FrameMeasures | None], base: 
                 if out[i] in POSE_ACTIONS and out[i] != action:
                     out[i] = "neutral"
     return out
+
+
+def moved_again(labels: list[str | None]) -> bool:
+    """A head movement in a blink step after the face was back facing the camera (a frame read
+    neutral or blinking): not asked for there. `match_actions` lets the previous step's movement
+    seen again pass as the same one held (the head still coming back at the step's start), but
+    once the face has come back, the same movement again is a new one: a flat picture's
+    landmarks jumping, as a held-up card's do."""
+    back = False
+    for label in labels:
+        if label in ("neutral", "blink"):
+            back = True
+        elif label in POSE_ACTIONS and back:
+            return True
+    return False
 
 
 def _dominates(labels: list[str | None], action: str) -> bool:
@@ -398,7 +430,8 @@ def verify(burst, actions: list[str], *, timestamps_ms: list[int], reference=Non
     detail["steps"] = "ok" if steps else "unstructured"
     if steps:
         for action, (lo, hi) in zip(actions, steps[1:], strict=True):
-            if action not in labels[lo:hi]:
+            if action not in labels[lo:hi] or (action == "blink"
+                                               and moved_again(labels[lo:hi])):
                 return done("fail", "liveness_order", 0.1)
 
     strengths = []
@@ -434,5 +467,5 @@ def verify(burst, actions: list[str], *, timestamps_ms: list[int], reference=Non
     return done("pass", None, score)
 
 
-__all__ = ["ACTIONS", "REASONS", "LivenessResult", "events", "match_actions", "same_face_sample",
-           "segments", "verify"]
+__all__ = ["ACTIONS", "REASONS", "LivenessResult", "events", "match_actions", "moved_again",
+           "same_face_sample", "segments", "verify"]

@@ -219,3 +219,47 @@ def test_a_head_movement_in_a_blink_step_is_never_excused():
     out = step_labels(labels, ms, base, ["blink"], steps)
     assert out[1] == out[4] == "look_up"
     assert match_actions(events(out), ["blink"]) == "liveness_order"
+
+
+def test_small_eyes_that_shut_in_a_blink_step_are_read_against_the_steps_open_frames():
+    # a small eye shut loses less of its patch than BLINK_EYES asks: against the step's own
+    # most open frame it is still clearly a blink; the most open frame itself stays open
+    rng = np.random.default_rng(2)
+    open_eyes = rng.normal(size=(2, 24, 48)).astype(np.float32)
+    lid = rng.normal(size=(2, 24, 48)).astype(np.float32)
+
+    def eyes(share):  # patches whose likeness to the open eyes is about `share`
+        mix = share * open_eyes + np.sqrt(1 - share ** 2) * lid
+        return (mix - mix.mean()) / mix.std()
+
+    base = {"u": 0.0, "v": 0.0, "ear": 0.14, "eyes": open_eyes}
+    steps = [(0, 1), (1, 5)]
+    ms = [replace(_m(ear=0.14), eyes=open_eyes)] + [
+        replace(_m(ear=0.14), eyes=eyes(s)) for s in (0.99, 0.88, 0.87, 0.99)]
+    labels = ["neutral"] * 5
+    out = step_labels(labels, ms, base, ["blink"], steps)
+    assert out == ["neutral", "neutral", "blink", "blink", "neutral"]
+    assert match_actions(events(out), ["blink"]) is None
+    # open eyes' frame-to-frame noise is no blink
+    ms[2], ms[3] = replace(ms[2], eyes=eyes(0.97)), replace(ms[3], eyes=eyes(0.96))
+    assert "blink" not in step_labels(labels, ms, base, ["blink"], steps)
+    # nor are eyes that never look open in the step (another person's, shut throughout)
+    ms[1:] = [replace(m, eyes=eyes(0.8)) for m in ms[1:]]
+    ms[2] = replace(ms[2], eyes=eyes(0.7))
+    assert "blink" not in step_labels(labels, ms, base, ["blink"], steps)
+    # outside a blink step nothing changes
+    assert step_labels(labels, ms, base, ["turn_left"], steps) == labels
+
+
+def test_a_head_movement_after_the_face_came_back_in_a_blink_step_is_a_new_one():
+    from ekyc.liveness.check import moved_again
+
+    # the previous step's turn still held at the blink step's start: the same movement
+    assert not moved_again(["turn_right", "neutral", "blink", "neutral"])
+    assert not moved_again(["neutral", "blink", None, "blink"])
+    # a held-up card's landmarks jumping in the asked direction after the blink: a new one,
+    # which match_actions alone would take for the turn held since the previous step
+    labels = ["blink", "neutral", "turn_right", "blink"]
+    assert moved_again(labels)
+    assert match_actions(events(["neutral", "turn_right", *labels]),
+                         ["turn_right", "blink"]) is None
