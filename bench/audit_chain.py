@@ -1,13 +1,16 @@
-"""How many audit entries per second the single hash chain takes (issue 7's capacity model).
+"""How many audit entries per second the hash chains take (issue 7's capacity model).
 
-Every append locks the one chain-head row, inserts the entry and commits (idp/audit.py), so
-appends are serialised across all IdP processes: the chain's rate is a ceiling for every
-operation that writes an audit entry (a password login writes one). This appends from
-`--threads` threads of one process against the database of a running `make stack` (or
+Every append locks its chain's head row, inserts the entry and commits (idp/audit.py), so
+appends to one chain are serialised across all IdP processes: with one chain its rate was a
+ceiling for every operation that writes an audit entry (a password login writes one). The log
+is `AUDIT_CHAINS` chains (default 16; set it in the environment, e.g. `AUDIT_CHAINS=1` for the
+old single chain), each thread appending to its own. This appends from `--threads` threads in
+each of `--processes` processes against the database of a running `make stack` (or
 `--database-url`) for `--seconds`, `--runs` times, and prints the median rate and latencies.
 The entries it writes are ordinary audit entries (event `bench.append`, no personal data).
 
     uv run python bench/audit_chain.py --threads 1,4,16 --seconds 10 --runs 3
+    AUDIT_CHAINS=1 uv run python bench/audit_chain.py --processes 2 --threads 8
 """
 
 from __future__ import annotations
@@ -58,35 +61,60 @@ def measure(app, threads: int, seconds: float) -> dict:
             "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2)}
 
 
+def _app(database_url: str | None):
+    from idp import create_app
+
+    env = stack_env()
+    app = create_app({"IDP_ENV": "development", "ISSUER": env["ISSUER"],
+                      "DATABASE_URL": database_url or env["DATABASE_URL"],
+                      "REDIS_URL": env["REDIS_URL"], "INSTANCE_PATH": env["INSTANCE_PATH"]})
+    logging.getLogger("idp.audit").setLevel(logging.WARNING)  # one line per append otherwise
+    return app
+
+
+def _one_process(args: tuple) -> dict:
+    database_url, threads, seconds = args
+    return measure(_app(database_url), threads, seconds)
+
+
+def run_once(database_url, processes: int, threads: int, seconds: float) -> dict:
+    """`processes` processes of `threads` threads appending at the same time."""
+    if processes == 1:
+        return measure(_app(database_url), threads, seconds)
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        parts = pool.map(_one_process, [(database_url, threads, seconds)] * processes)
+    return {"threads": threads, "processes": processes,
+            "appends": sum(p["appends"] for p in parts),
+            "per_s": round(sum(p["per_s"] for p in parts), 1),
+            "p50_ms": max(p["p50_ms"] for p in parts), "p99_ms": max(p["p99_ms"] for p in parts)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", default="1,4,16")
+    parser.add_argument("--threads", default="1,4,16", help="threads per process")
+    parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args(argv)
-    env = stack_env()
-    from idp import create_app
-
-    app = create_app({"IDP_ENV": "development", "ISSUER": env["ISSUER"],
-                      "DATABASE_URL": args.database_url or env["DATABASE_URL"],
-                      "REDIS_URL": env["REDIS_URL"], "INSTANCE_PATH": env["INSTANCE_PATH"]})
+    app = _app(args.database_url)
     from idp.extensions import db
 
-    logging.getLogger("idp.audit").setLevel(logging.WARNING)  # one line per append otherwise
     with app.app_context():
         engine = db.engine
-        print(f"database: {engine.dialect.name}, pool {engine.pool.size()}", flush=True)
-    out = []
+        print(f"database: {engine.dialect.name}, AUDIT_CHAINS={app.config['AUDIT_CHAINS']}, "
+              f"{args.processes} process(es)", flush=True)
     for n in (int(x) for x in args.threads.split(",")):
-        runs = [measure(app, n, min(args.seconds, 120.0)) for _ in range(max(1, args.runs))]
-        row = {"threads": n, "per_s_median": statistics.median(r["per_s"] for r in runs),
+        runs = [run_once(args.database_url, max(1, min(args.processes, 16)), n,
+                         min(args.seconds, 120.0)) for _ in range(max(1, args.runs))]
+        row = {"threads": n, "processes": args.processes,
+               "per_s_median": statistics.median(r["per_s"] for r in runs),
                "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),
-               "p99_ms_median": statistics.median(r["p99_ms"] for r in runs),
-               "runs": runs}
-        out.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "runs"}), flush=True)
+               "p99_ms_median": statistics.median(r["p99_ms"] for r in runs)}
+        print(json.dumps(row), flush=True)
     return 0
 
 

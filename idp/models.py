@@ -184,15 +184,19 @@ class SigningKey(db.Model):
 class AuditEvent(db.Model):
     """Append-only, hash-chained record of security events. Never holds secrets or ID numbers.
 
-    `seq` is the entry's place in the chain (1, 2, ...), `prev_hash` the `hash` of entry
-    seq - 1 and `hash` the SHA-256 of this entry's canonical form (`idp.audit.entry_hash`);
-    `flask audit verify` recomputes the chain. `actor` is who acted: a console user's
-    username, "citizen", "system" or a worker.
+    The log is `AUDIT_CHAINS` independent chains (so appends need not all wait for one lock):
+    `chain` is the entry's chain (0, 1, ...; entries from before chains were split are in
+    chain 0), `seq` its place in that chain (1, 2, ...), `prev_hash` the `hash` of entry
+    seq - 1 of the same chain and `hash` the SHA-256 of this entry's canonical form
+    (`idp.audit.entry_hash`); `flask audit verify` recomputes every chain. `actor` is who
+    acted: a console user's username, "citizen", "system" or a worker.
     """
 
     __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
+    chain: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -206,8 +210,10 @@ class AuditEvent(db.Model):
 
 
 class AuditChainHead(db.Model):
-    """The last entry of the audit chain (one row, id 1). Appending updates it first, which
-    serialises appends in PostgreSQL and SQLite alike, so the chain never forks."""
+    """The last entry of one audit chain: the row with id c + 1 is chain c's (id 1 is chain 0,
+    the chain from before chains were split, so its row kept its id). Appending updates the
+    chain's row first, which serialises appends to that chain in PostgreSQL (a row lock) and
+    SQLite (the database lock) alike, so no chain ever forks."""
 
     __tablename__ = "audit_chain_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -105,6 +105,8 @@ DEFAULTS: list[tuple[str, object, object, str]] = [
     # The operator console (/ops): its own session on top of the staff member's SSO session.
     ("OPS_IDLE_TIMEOUT", 15 * 60, _INT, "console session idle timeout, s; also the sign-in max_age"),
     ("OPS_ABSOLUTE_TIMEOUT", 8 * 3600, _INT, "console session absolute lifetime, s"),
+    # The audit log (idp/audit.py): appends to one chain are serialised, chains run in parallel.
+    ("AUDIT_CHAINS", 16, _INT, "independent audit hash chains an append spreads over (>= 1)"),
 ]
 
 # Development conveniences: on by default in development/testing, refused in production.
@@ -205,6 +207,8 @@ def validate(conf: dict) -> None:
             raise ConfigError(f"{name} must be positive")
     if conf["AUTH_CODE_TTL"] > 600:
         raise ConfigError("AUTH_CODE_TTL above 600 s defeats single use (RFC 6749 4.1.2)")
+    if conf["AUDIT_CHAINS"] < 1:
+        raise ConfigError("AUDIT_CHAINS must be at least 1")
     if conf["TRUSTED_PROXY_HOPS"] < 0:
         raise ConfigError("TRUSTED_PROXY_HOPS must be 0 (no proxy) or the number of proxies")
     for name in ("REGISTRATION_PER_IP", "REGISTRATION_WINDOW"):

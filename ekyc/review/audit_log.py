@@ -1,6 +1,10 @@
 """The audit log page (`ops.audit_log`, supervisors and auditors): the hash-chained log of
-`idp.audit`, newest first, filtered and paged by `seq` (keyset: no OFFSET, so the last page costs
-what the first does), and a button that recomputes the chain (`idp.audit.verify_chain`).
+`idp.audit`, newest first, filtered and paged by `id` (keyset: no OFFSET, so the last page costs
+what the first does), and a button that recomputes the chains (`idp.audit.verify_chain`).
+
+The log is several chains (`AUDIT_CHAINS`), each with its own `seq`, so pages follow the entry
+`id`: one sequence over every chain, given out as entries are written, so the page reads in the
+order entries were appended (chain 0 keeps the order of the log from before the split).
 
 Entries hold ids and codes, never personal data (see `idp.audit`), so they are shown as stored.
 """
@@ -8,6 +12,7 @@ Entries hold ids and codes, never personal data (see `idp.audit`), so they are s
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from flask import render_template, request
@@ -33,13 +38,14 @@ class Verdict:
     seq: int | None = None  # of the first broken entry, None at the end of the chain
     event: str | None = None
     at: object = None
+    chain: int | None = None  # of the first broken entry
 
     @classmethod
     def run(cls) -> Verdict:
         checked, broken, why = audit.verify_chain()
         if broken is None:
             return cls(checked, why)
-        return cls(checked, why, broken.seq, broken.event, broken.at)
+        return cls(checked, why, broken.seq, broken.event, broken.at, broken.chain)
 
     @property
     def intact(self) -> bool:
@@ -73,21 +79,21 @@ def _query(filters: dict[str, str]):
 
 
 def _page(filters: dict[str, str], before: int | None, after: int | None):
-    """(entries newest first, seq for an older page or None, seq for a newer page or None)."""
+    """(entries newest first, id for an older page or None, id for a newer page or None)."""
     q = _query(filters)
     if after is not None:  # going back towards the newest entries
-        rows = list(db.session.scalars(q.where(AuditEvent.seq > after)
-                                       .order_by(AuditEvent.seq).limit(PAGE + 1)))
-        newer = rows[PAGE - 1].seq if len(rows) > PAGE else None
+        rows = list(db.session.scalars(q.where(AuditEvent.id > after)
+                                       .order_by(AuditEvent.id).limit(PAGE + 1)))
+        newer = rows[PAGE - 1].id if len(rows) > PAGE else None
         rows = list(reversed(rows[:PAGE]))
-        older = rows[-1].seq if rows else None
+        older = rows[-1].id if rows else None
         return rows, older, newer
     if before is not None:
-        q = q.where(AuditEvent.seq < before)
-    rows = list(db.session.scalars(q.order_by(AuditEvent.seq.desc()).limit(PAGE + 1)))
-    older = rows[PAGE - 1].seq if len(rows) > PAGE else None
+        q = q.where(AuditEvent.id < before)
+    rows = list(db.session.scalars(q.order_by(AuditEvent.id.desc()).limit(PAGE + 1)))
+    older = rows[PAGE - 1].id if len(rows) > PAGE else None
     rows = rows[:PAGE]
-    newer = rows[0].seq if rows and before is not None else None
+    newer = rows[0].id if rows and before is not None else None
     return rows, older, newer
 
 
@@ -100,9 +106,11 @@ def detail_items(entry: AuditEvent) -> list[tuple[str, str]]:
 
 
 def reason(why: str | None) -> str:
-    """The verification's finding in the reader's language (verify_chain speaks English)."""
+    """The verification's finding in the reader's language (verify_chain speaks English; the
+    chain it names, "(chain 3)" at the end, is the `Verdict`'s `chain`)."""
     if why is None:
         return ""
+    why = re.sub(r" \(chain \d+\)$", "", why)
     known = (("not chained", _("the entry has no place in the chain (no sequence number)")),
              ("seq ", _("entries are missing before it")),
              ("prev_hash", _("it does not carry the previous entry's hash (an entry was "

@@ -142,7 +142,7 @@ def test_verify_names_a_modified_entry(app, staff):
         db.session.commit()
         db.session.remove()
     html = _verify(client)
-    assert f"Chain broken at entry {seq} (ops.decision" in html
+    assert f"broken at entry {seq} (ops.decision" in html
     assert "the entry was changed" in html
     assert f"The {seq - 1} entries before it are intact." in html
     with app.app_context():
