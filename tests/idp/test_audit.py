@@ -207,9 +207,9 @@ def test_postgresql_refuses_plain_update_and_delete(app, statement, refusal):
     assert _verify(app).exit_code == 0
 
 
-def test_concurrent_appends_never_fork_the_chain(app):
-    before = len(_rows(app))
-    threads, per_thread, errors = 6, 15, []
+def _append_concurrently(app, threads: int, per_thread: int) -> None:
+    """`threads` threads appending `per_thread` entries each at the same time; none fails."""
+    errors = []
 
     def work(t):
         try:
@@ -223,6 +223,12 @@ def test_concurrent_appends_never_fork_the_chain(app):
     for w in workers:
         w.join()
     assert not errors, errors
+
+
+def test_concurrent_appends_never_fork_the_chain(app):
+    before = len(_rows(app))
+    threads, per_thread = 6, 15
+    _append_concurrently(app, threads, per_thread)
     rows = _rows(app)
     assert len(rows) == before + threads * per_thread
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
@@ -291,20 +297,8 @@ def test_the_setting_refuses_fewer_than_one_chain(make_app):
 
 def test_concurrent_threads_spread_over_chains_and_every_chain_verifies(chains_app):
     before = len(_rows(chains_app))
-    threads, per_thread, errors = 8, 12, []
-
-    def work(t):
-        try:
-            _append(chains_app, per_thread, start=t * 1000)
-        except Exception as exc:  # noqa: BLE001 (reported below: a failure fails the test)
-            errors.append(exc)
-
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors, errors
+    threads, per_thread = 8, 12
+    _append_concurrently(chains_app, threads, per_thread)
     chains = _by_chain(chains_app)
     assert sum(len(rows) for rows in chains.values()) == before + threads * per_thread
     assert len(chains) > 1 and all(0 <= c < 16 for c in chains)
