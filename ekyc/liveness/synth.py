@@ -9,10 +9,13 @@ A burst follows `ekyc/static/ekyc/capture.js`: three frames looking straight, th
 frames per head movement 350 ms apart and 4 frames 130 ms apart for a blink, a pause between
 steps, at most 13 frames; JPEG, with client timestamps.
 
-Head turns and looking up are a 2.5-D warp: every pixel gets a depth (a paraboloid over the
-head plus a bump at the nose tip, found by the 68 landmarks) and is rotated about the head's
-vertical (turns) or horizontal (look up) axis, so the nose moves against the eyes and mouth as
-on a real head, while the background stays put. Blinks are an eye-region edit: the eye opening
+Head turns and looking up rotate a generic 3-D head fitted to the photo's 68 landmarks (an
+ellipsoid with the features' relief, a triangle mesh) about its vertical (turns) or horizontal
+(look up) axis, by the angles a citizen asked to turn turns (`TURN_PEAK`, `LOOK_UP_PEAK`), with
+a nose flatter or more prominent than the generic one (`NOSE_SCALE`): the nose moves against
+the eyes and mouth, the far cheek narrows and the background stays put. (An earlier 2.5-D
+per-pixel warp with an exaggerated nose smeared the nose over the cheek on some faces, which
+dlib then read as no turn or the opposite one.) Blinks are an eye-region edit: the eye opening
 is covered with lid skin interpolated from the skin just above and below it and a lash line is
 drawn where the lids meet (one or two frames shut, sometimes one half shut next to them). Every frame gets mild
 shake (a small similarity transform), brightness and noise jitter and its own JPEG quality.
@@ -40,10 +43,25 @@ from ekyc.face.matcher import load_rgb
 ACTIONS = ("turn_left", "turn_right", "blink", "look_up")
 ATTACKS = ("still", "card", "reordered", "other_session", "face_swap")
 SIDE = 480  # frames are this size (capture.js sends up to 960 px; detection works on 320)
-# The 2.5-D head: a shallow paraboloid (a deep one bends the whole face and moves its embedding
-# more than a real turn does) and a pronounced nose, so that a moderate rotation gives the nose
-# parallax of a real 15-25 degree turn while eyes, mouth and outline stay nearly undistorted.
-HEAD_DEPTH, NOSE_DEPTH = 0.45, 0.42
+# The head: a generic 3-D face fitted to the photo (see `Head`). An ellipsoid `HEAD_DEPTH` face
+# widths deep, about whose vertical (turns) and horizontal (looking up) axes it rotates, plus
+# the relief of the features over it, in interocular units (eye centres) per dlib landmark: the
+# nose rising from the bridge to a tip about 0.4 in front of the eyes (RELIEF_NOSE), the eyes in
+# their sockets, the lips and brows a little forward. dlib's landmarks read this head's turns as
+# geometry predicts for a real one (the nose tip moves ~0.43 tan(angle) of the eye distance
+# against the eyes and mouth: 0.09 at 12 degrees, 0.125 at 16, 0.155 at 20, 0.195 at 24).
+HEAD_DEPTH = 0.55
+RELIEF = np.zeros(68)
+RELIEF[27:31] = [0.10, 0.18, 0.27, 0.38]         # bridge to tip
+RELIEF[31:36] = [0.12, 0.19, 0.24, 0.19, 0.12]   # under the nose, nostril to nostril
+RELIEF[36:48] = -0.04                            # eyes in their sockets
+RELIEF[17:27] = 0.04                             # brows
+RELIEF[48:68] = 0.06                             # lips
+RELIEF[[48, 54, 60, 64]] = 0.0                   # mouth corners
+# How far a citizen asked to turn or to look up does it, in degrees (the peak of the movement;
+# the pages ask for a clear turn, see `ekyc.service.CHALLENGE_ACTIONS`), and how prominent
+# their nose is against `RELIEF` (flatter and more prominent noses than the generic one).
+TURN_PEAK, LOOK_UP_PEAK, NOSE_SCALE = (20.0, 30.0), (15.0, 22.0), (0.8, 1.1)
 # capture.js: 3 frames looking straight, then per step `perStep` frames 350 ms apart (a blink
 # step: 4 frames 130 ms apart), 800 ms before the first frame and 900 ms before each step; at
 # most MAX_FRAMES frames are sent.
@@ -81,39 +99,79 @@ class Head:
         cx = float(lm[[0, 16, 8, 27]][:, 0].mean())
         cy = float((lm[27, 1] + lm[8, 1]) / 2)
         self.centre = (cx, cy)
-        yy, xx = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
-        a, b = 0.62 * self.width, 0.85 * self.width
-        r2 = ((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2
-        head = HEAD_DEPTH * self.width * np.clip(1 - r2, 0, None) ** 1.2
-        nx, ny = lm[30]
-        ns = 0.12 * self.width
-        nose = NOSE_DEPTH * self.width * np.exp(-(((xx - nx) ** 2) + ((yy - (ny - 0.3 * ns)) ** 2))
-                                          / (2 * ns * ns))
-        self.depth = (head + nose).astype(np.float32)
-        self.mask = np.clip(1 - r2, 0, 1).astype(np.float32)
-        self.grid = (xx, yy)
+        self._mesh()
 
-    def rotated(self, yaw: float, pitch: float, rgb: np.ndarray | None = None) -> np.ndarray:
+    def _mesh(self) -> None:
+        """The generic head fitted to the landmarks, as a triangle mesh: the 68 landmarks, the
+        forehead above the brows, a ring around the face on the head's silhouette (depth 0,
+        on the rotation axes) and the frame's border (the background, which stays put)."""
+        lm, (cx, cy), w = self.landmarks, self.centre, self.width
+        iod = float(np.linalg.norm(lm[42:48].mean(axis=0) - lm[36:42].mean(axis=0)))
+        bridge = float(np.linalg.norm(lm[27] - lm[30])) or 1.0
+        forehead = lm[17:27] + (lm[27] - lm[30]) / bridge * 0.6 * bridge
+        outline = np.vstack([lm[0:17], forehead[::-1]])
+        ring = (outline - [cx, cy]) * 1.25 + [cx, cy]
+        face = np.vstack([lm, forehead])
+        r2 = ((face[:, 0] - cx) / (0.62 * w)) ** 2 + ((face[:, 1] - cy) / (0.85 * w)) ** 2
+        last = SIDE - 1
+        border = np.array([[0, 0], [SIDE / 2, 0], [last, 0], [last, SIDE / 2], [last, last],
+                           [SIDE / 2, last], [0, last], [0, SIDE / 2]], np.float64)
+        self.points = np.clip(np.vstack([face, ring, border]), 0, last)
+        n_face, n_moving = len(face), len(face) + len(ring)
+        self.depth = np.zeros(len(self.points))
+        self.depth[:n_face] = HEAD_DEPTH * w * np.sqrt(np.clip(1 - r2, 0, None))
+        self.relief = np.zeros(len(self.points))
+        self.relief[:68] = RELIEF * iod
+        self.moving = np.arange(len(self.points)) < n_moving
+        self.nose = (np.arange(len(self.points)) >= 27) & (np.arange(len(self.points)) < 36)
+        subdiv = cv2.Subdiv2D((-1, -1, SIDE + 2, SIDE + 2))
+        for x, y in self.points:
+            subdiv.insert((float(x), float(y)))
+        triangles = []
+        for corners in subdiv.getTriangleList().reshape(-1, 3, 2):
+            gaps = np.abs(self.points[None] - corners[:, None]).sum(axis=2)
+            idx = gaps.argmin(axis=1)
+            if (gaps[np.arange(3), idx] < 1e-3).all():  # not one of Subdiv2D's outer corners
+                triangles.append(idx)
+        self.triangles = np.array(triangles)
+
+    def rotated(self, yaw: float, pitch: float, rgb: np.ndarray | None = None,
+                nose: float = 1.0) -> np.ndarray:
         """The head turned by `yaw` degrees (> 0: towards the image's right, the subject's
-        left) and tilted by `pitch` (> 0: looking up)."""
+        left) and tilted by `pitch` (> 0: looking up), its nose `nose` times the generic one's
+        relief: each mesh triangle warped to where the rotation projects it (orthographic),
+        the nearest drawn last (the nose hides the cheek behind it)."""
         src = self.rgb if rgb is None else rgb
         if not yaw and not pitch:
             return src.copy()
-        xx, yy = self.grid
         cx, cy = self.centre
-        sy, cyw = math.sin(math.radians(yaw)), math.cos(math.radians(yaw))
-        sp, cp = math.sin(math.radians(pitch)), math.cos(math.radians(pitch))
-
-        def displacement(x, y):
-            z = cv2.remap(self.depth, x, y, cv2.INTER_LINEAR)
-            m = cv2.remap(self.mask, x, y, cv2.INTER_LINEAR)
-            return (z * sy + m * (x - cx) * (cyw - 1), -z * sp + m * (y - cy) * (cp - 1))
-
-        mx, my = xx, yy
-        for _ in range(3):  # fixed point: the source pixel that lands on each output pixel
-            dx, dy = displacement(mx, my)
-            mx, my = (xx - dx).astype(np.float32), (yy - dy).astype(np.float32)
-        return cv2.remap(src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        x, y = self.points[:, 0] - cx, self.points[:, 1] - cy
+        z = self.depth + self.relief * np.where(self.nose, nose, 1.0)
+        ty, tp = math.radians(yaw), math.radians(pitch)
+        x1 = x * math.cos(ty) + z * math.sin(ty)
+        z1 = z * math.cos(ty) - x * math.sin(ty)
+        y2 = y * math.cos(tp) - z1 * math.sin(tp)
+        z2 = z1 * math.cos(tp) + y * math.sin(tp)
+        dst = np.where(self.moving[:, None], np.stack([x1 + cx, y2 + cy], axis=1), self.points)
+        out = src.copy()
+        h, w = src.shape[:2]
+        for tri in self.triangles[np.argsort(z2[self.triangles].mean(axis=1))]:
+            d = dst[tri]
+            x0, y0 = np.maximum(np.floor(d.min(axis=0)).astype(int), 0)
+            x1_, y1_ = np.minimum(np.ceil(d.max(axis=0)).astype(int) + 1, [w, h])
+            if x1_ <= x0 or y1_ <= y0:
+                continue
+            mat = cv2.getAffineTransform((d - [x0, y0]).astype(np.float32),
+                                         self.points[tri].astype(np.float32))
+            patch = cv2.warpAffine(src, mat, (x1_ - x0, y1_ - y0),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REFLECT)
+            mask = np.zeros((y1_ - y0, x1_ - x0), np.uint8)
+            cv2.fillConvexPoly(mask, np.round((d - [x0, y0]) * 16).astype(np.int32), 1,
+                               cv2.LINE_8, 4)
+            region = out[y0:y1_, x0:x1_]
+            region[mask > 0] = patch[mask > 0]
+        return out
 
     def eyes_closed(self, amount: float = 1.0) -> np.ndarray:
         """The photo with both eyes shut (`amount` 1) or half shut (the upper lid half way
@@ -226,7 +284,8 @@ def _stamps(steps: list[int], rng: random.Random,
 
 
 # --- genuine -----------------------------------------------------------------------------------
-def _step_frames(head: Head, action: str, count: int, rng: random.Random) -> list[np.ndarray]:
+def _step_frames(head: Head, action: str, count: int, rng: random.Random,
+                 nose: float = 1.0) -> list[np.ndarray]:
     """`count` RGB frames of one action: the movement builds up and comes back."""
     if action == "blink":
         # 4 frames 130 ms apart span a 150-300 ms blink: one or two frames shut, sometimes
@@ -242,9 +301,7 @@ def _step_frames(head: Head, action: str, count: int, rng: random.Random) -> lis
             if 0 <= side < count:
                 frames[side] = half
         return [f.copy() for f in frames]
-    # these give the nose parallax of a real ~15-25 degree turn or ~15 degree look up in the
-    # measures (see measures.py)
-    peak = rng.uniform(15, 19) if action.startswith("turn") else rng.uniform(10, 13)
+    peak = rng.uniform(*TURN_PEAK) if action.startswith("turn") else rng.uniform(*LOOK_UP_PEAK)
     ramp = {2: [0.85, 1.0], 3: [0.7, 1.0, 0.9], 4: [0.6, 1.0, 1.0, 0.75]}.get(
         count, [0.6] + [1.0] * (count - 2) + [0.75])
     ramp = [r * rng.uniform(0.92, 1.08) for r in ramp]
@@ -252,11 +309,11 @@ def _step_frames(head: Head, action: str, count: int, rng: random.Random) -> lis
     for r in ramp:
         a = peak * r
         if action == "turn_left":
-            frames.append(head.rotated(a, rng.uniform(-1.5, 1.5)))
+            frames.append(head.rotated(a, rng.uniform(-1.5, 1.5), nose=nose))
         elif action == "turn_right":
-            frames.append(head.rotated(-a, rng.uniform(-1.5, 1.5)))
+            frames.append(head.rotated(-a, rng.uniform(-1.5, 1.5), nose=nose))
         elif action == "look_up":
-            frames.append(head.rotated(rng.uniform(-1.5, 1.5), a))
+            frames.append(head.rotated(rng.uniform(-1.5, 1.5), a, nose=nose))
         else:
             raise ValueError(f"unknown action {action!r}")
     return frames
@@ -291,14 +348,15 @@ def step_every(actions: list[str]) -> list[int]:
 def genuine_rgb(head: Head, actions: list[str], rng: random.Random,
                 per_step: int | None = None) -> list[list[np.ndarray]]:
     """RGB frames per step (the look straight first, then one list per action)."""
+    nose = rng.uniform(*NOSE_SCALE)
     counts = step_counts(actions)
     if per_step:
         counts = [STRAIGHT_FRAMES] + [BLINK_FRAMES if a == "blink" else per_step
                                       for a in actions]
-    steps = [[head.rotated(rng.uniform(-1.5, 1.5), rng.uniform(-1.5, 1.5))
+    steps = [[head.rotated(rng.uniform(-1.5, 1.5), rng.uniform(-1.5, 1.5), nose=nose)
               for _ in range(counts[0])]]
     for action, count in zip(actions, counts[1:], strict=True):
-        steps.append(_step_frames(head, action, count, rng) if count else [])
+        steps.append(_step_frames(head, action, count, rng, nose) if count else [])
     return steps
 
 

@@ -22,6 +22,7 @@ def _head(name):
 
 def test_a_head_turned_past_the_frontal_detector_is_followed_from_the_previous_frame():
     from ekyc.face.frames import analyse
+    from ekyc.liveness.check import TURN_DELTA
     from ekyc.liveness.measures import nose_frame
 
     head = _head("Evander_Holyfield/2.jpg")
@@ -31,7 +32,7 @@ def test_a_head_turned_past_the_frontal_detector_is_followed_from_the_previous_f
     face = analyse(turned, hint=straight.box)
     assert face is not None
     # the landmarks read the turn (the nose towards the image's left)
-    assert nose_frame(face.landmarks)[0] - nose_frame(straight.landmarks)[0] < -0.13
+    assert nose_frame(face.landmarks)[0] - nose_frame(straight.landmarks)[0] < -TURN_DELTA
 
 
 def test_a_weak_detection_away_from_the_previous_face_is_not_taken():
