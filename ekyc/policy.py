@@ -125,8 +125,8 @@ REASONS: dict[str, Reason] = {
     "liveness_timing": Reason(_l("Your selfie photos did not arrive as they were taken. Please "
                                  "start again."), "retry"),
     "liveness_too_few_faces": Reason(_l("We could not see your face in enough of your selfie "
-                                        "photos. Please start again in good light, keeping your "
-                                        "face inside the oval."), "retry"),
+                                        "photos. Please start again in good light, close to the "
+                                        "camera, with your face filling the oval."), "retry"),
     "liveness_face_changed": Reason(_l("More than one person appeared during your selfie. Please "
                                        "start again, alone in front of the camera."), "retry"),
     "liveness_not_card_holder": Reason(_l("Your selfie does not match the photo on your card. If "

@@ -9,7 +9,9 @@ in a burst captured as `capture.js` captures it (DOMAIN.md section 6)?
 What is checked, in order (the first failing check gives the reason):
 1. timing: one client timestamp per frame, strictly increasing, at least `MIN_GAP_MS` apart,
    spanning at most `ttl_ms`; none at all (photos picked from files) is unknown timing: review.
-2. faces: enough frames show a face, and the first ones (the look straight at the camera) do.
+2. faces: enough frames show a face at least as wide as a selfie's (`ekyc.face.quality.SELFIE`;
+   smaller ones, such as the portrait on an ID card held up to the camera, are too small for
+   their landmarks to show a movement), and the first ones (the look straight) do.
 3. same face: the embeddings of the first two faces (the anchor) and of one face per capture
    step, its least turned one with open eyes (every third face without steps; encoding is the
    stage's main cost), are close to the anchor's (another person during a step fails; a
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ekyc.face.quality import SELFIE
 from ekyc.liveness.measures import FrameMeasures, eye_similarity, measure, normalise_patches
 
 ACTIONS = ("turn_left", "turn_right", "blink", "look_up")
@@ -49,7 +52,8 @@ POSE_ACTIONS = ("turn_left", "turn_right", "look_up")
 REASONS = {
     "liveness_no_timing": "no capture timestamps (photos from files): an officer looks",
     "liveness_timing": "timestamps missing, out of order, too fast or beyond the deadline",
-    "liveness_too_few_faces": "too few frames show a face, or the first ones show none",
+    "liveness_too_few_faces": "too few frames show a face large enough to read, or the first ones "
+                              "show none",
     "liveness_face_changed": "a different face appears during the burst",
     "liveness_not_card_holder": "the burst clearly shows someone other than the card portrait",
     "liveness_face_uncertain": "faces within the burst, or with the card, are not clearly alike",
@@ -88,6 +92,12 @@ MIN_GAP_MS = 20
 STEP_PAUSE_MS = 700    # capture.js: 900 ms before each step, frames 130 or 350 ms apart
 DEFAULT_TTL_MS = 120_000
 MIN_FACE_SHARE = 0.6
+# A face narrower than this (face box, input pixels) counts as no face: the selfie's own quality
+# gate, under which dlib's landmark jitter grows towards the movement thresholds (the look
+# straight's nose-position spread: ~0.015 interocular at 150-250 px faces, ~0.025 at 50-70 px;
+# the generated ID card held up to the camera shows its portrait at 54-80 px, genuine generated
+# bursts never under 112 px; capture.js frames are 480-960 px wide, a face in the oval ~200+).
+MIN_FACE_PX = SELFIE.min_face
 PASSIVE_REVIEW = 0.6    # passive attack score sending to review (never a fail alone)
 
 
@@ -352,14 +362,16 @@ def verify(burst, actions: list[str], *, timestamps_ms: list[int], reference=Non
     if timing == "liveness_timing":
         return done("fail", timing, 0.0)
 
-    idx = [i for i, f in enumerate(burst.faces) if f is not None]
+    faces = [f if f is not None and f.box[2] >= MIN_FACE_PX else None for f in burst.faces]
+    idx = [i for i, f in enumerate(faces) if f is not None]
     detail["faces"] = len(idx)
-    if len(idx) < max(3, MIN_FACE_SHARE * len(burst.faces)) or burst.faces[0] is None:
+    detail["small_faces"] = sum(f is not None for f in burst.faces) - len(idx)
+    if len(idx) < max(3, MIN_FACE_SHARE * len(faces)) or faces[0] is None:
         return done("fail", "liveness_too_few_faces", 0.0)
 
     # Landmark measures and per-frame labels first (cheap): the same-face check needs to know
     # which frames face the camera.
-    ms = [measure(f.landmarks, f.rgb) if f is not None else None for f in burst.faces]
+    ms = [measure(f.landmarks, f.rgb) if f is not None else None for f in faces]
     present = [m for m in ms if m is not None]
     # The reference pose and open eyes: the frames of the look straight at the camera
     # (capture.js takes 3, so that one frame whose landmarks slipped does not move the median),
@@ -456,7 +468,7 @@ def verify(burst, actions: list[str], *, timestamps_ms: list[int], reference=Non
     if passive:
         from ekyc.liveness import passive as pad
 
-        result = pad.score(burst.faces[idx[0]])
+        result = pad.score(faces[idx[0]])
         detail["passive"] = {"attack_score": round(result.attack_score, 3),
                              "cues": result.cues}
         # hand-set cues, not trained (APCER 0.6 on the 7 labelled attack images, and they

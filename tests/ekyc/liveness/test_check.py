@@ -51,6 +51,17 @@ def test_no_faces_fails():
     assert (result.outcome, result.reason_code) == ("fail", "liveness_too_few_faces")
 
 
+def test_faces_smaller_than_a_selfies_count_as_no_face():
+    # e.g. the portrait of an ID card held up to the camera: too small to read a movement from
+    from ekyc.liveness.check import MIN_FACE_PX
+
+    burst = _burst(4)
+    burst.faces = [SimpleNamespace(box=(100, 100, MIN_FACE_PX - 1, MIN_FACE_PX - 1))] * 4
+    result = verify(burst, ["blink", "turn_left"], timestamps_ms=[0, 400, 800, 1200])
+    assert (result.outcome, result.reason_code) == ("fail", "liveness_too_few_faces")
+    assert result.detail["small_faces"] == 4
+
+
 def test_unknown_action_is_a_programming_error():
     with pytest.raises(ValueError):
         verify(_burst(3), ["smile"], timestamps_ms=[])

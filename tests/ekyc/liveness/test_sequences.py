@@ -114,3 +114,31 @@ def test_a_card_portrait_of_someone_else_fails(run):
                   matcher=matcher).outcome == "pass"
     result = verify(burst, actions, timestamps_ms=ts, reference=other, matcher=matcher)
     assert (result.outcome, result.reason_code) == ("fail", "liveness_not_card_holder")
+
+
+def test_a_face_far_from_the_camera_is_asked_to_come_closer(run):
+    # the genuine burst seen from three times as far: too small to read the movements from
+    import io
+
+    from PIL import Image
+
+    from ekyc.face.frames import analyse_burst
+    from ekyc.face.matcher import default_matcher
+    from ekyc.liveness import verify
+
+    photo, actions = CASES[1]
+    _, _, frames, stamps, _ = run("genuine", photo, actions)
+    far = []
+    for frame in frames:
+        img = Image.open(io.BytesIO(frame)).convert("RGB")
+        canvas = Image.new("RGB", img.size, (128, 128, 128))
+        small = img.resize((img.width // 3, img.height // 3))
+        canvas.paste(small, (img.width // 3, img.height // 3))
+        buf = io.BytesIO()
+        canvas.save(buf, "JPEG", quality=92)
+        far.append(buf.getvalue())
+    burst = analyse_burst(far, default_matcher())
+    assert any(f is not None for f in burst.faces)  # dlib still finds the small face
+    assert all(f is None or f.box[2] < 80 for f in burst.faces)
+    result = verify(burst, actions, timestamps_ms=stamps)
+    assert (result.outcome, result.reason_code) == ("fail", "liveness_too_few_faces")
