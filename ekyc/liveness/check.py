@@ -96,7 +96,8 @@ MIN_FACE_SHARE = 0.6
 # gate, under which dlib's landmark jitter grows towards the movement thresholds (the look
 # straight's nose-position spread: ~0.015 interocular at 150-250 px faces, ~0.025 at 50-70 px;
 # the generated ID card held up to the camera shows its portrait at 54-80 px, genuine generated
-# bursts never under 112 px; capture.js frames are 480-960 px wide, a face in the oval ~200+).
+# bursts never under 112 px; capture.js sends frames up to 960 px on their longest side, with
+# an oval 40 % of the frame's width: a face filling it is some 150-380 px wide).
 MIN_FACE_PX = SELFIE.min_face
 PASSIVE_REVIEW = 0.6    # passive attack score sending to review (never a fail alone)
 
