@@ -46,7 +46,7 @@ SIDE = 480  # frames are this size (capture.js sends up to 960 px; detection wor
 # The head: a generic 3-D face fitted to the photo (see `Head`). An ellipsoid `HEAD_DEPTH` face
 # widths deep, about whose vertical (turns) and horizontal (looking up) axes it rotates, plus
 # the relief of the features over it, in interocular units (eye centres) per dlib landmark: the
-# nose rising from the bridge to a tip about 0.4 in front of the eyes (RELIEF_NOSE), the eyes in
+# nose rising from the bridge to a tip about 0.4 in front of the eyes (RELIEF[27:36]), the eyes in
 # their sockets, the lips and brows a little forward. dlib's landmarks read this head's turns as
 # geometry predicts for a real one (the nose tip moves ~0.43 tan(angle) of the eye distance
 # against the eyes and mouth: 0.09 at 12 degrees, 0.125 at 16, 0.155 at 20, 0.195 at 24).
@@ -59,7 +59,7 @@ RELIEF[17:27] = 0.04                             # brows
 RELIEF[48:68] = 0.06                             # lips
 RELIEF[[48, 54, 60, 64]] = 0.0                   # mouth corners
 # How far a citizen asked to turn or to look up does it, in degrees (the peak of the movement;
-# the pages ask for a clear turn, see `ekyc.service.CHALLENGE_ACTIONS`), and how prominent
+# the selfie page asks for a clear one, see `ekyc/templates/ekyc/selfie.html`), and how prominent
 # their nose is against `RELIEF` (flatter and more prominent noses than the generic one).
 TURN_PEAK, LOOK_UP_PEAK, NOSE_SCALE = (20.0, 30.0), (15.0, 22.0), (0.8, 1.1)
 # capture.js: 3 frames looking straight, then per step `perStep` frames 350 ms apart (a blink
